@@ -1,0 +1,292 @@
+"""Check templates: each declares its schema, validates at load time and resolves to a typed check.
+
+Templates are looked up by name in `TEMPLATES` (the key under `check:`). The
+resolved checks are plain data (patterns with parsed expressions); the
+compiler (`auditor.engine.compiler`) and the reference evaluator
+(`auditor.engine.reference`) each give them meaning independently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from auditor.facts import FACT_KINDS, FactModel
+from auditor.rulebook import expr as ex
+
+PeriodName = Literal["week", "month", "quarter", "year"]
+
+
+class RuleError(ValueError):
+    """A problem in a rule; ``path`` points into the rule (e.g. ``check.within.trigger.where``)."""
+
+    def __init__(self, message: str, path: str = "") -> None:
+        super().__init__(message)
+        self.path = path
+
+
+# ------------------------------------------------------------------ raw schemas
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PatternSpec(_Strict):
+    """`{fact: kind, where: "...", match: {field: other_field}, at: time_field}`."""
+
+    fact: str
+    where: str | None = None
+    match: dict[str, str] = Field(default_factory=dict)
+    at: str | None = None
+
+
+class WithinSpec(_Strict):
+    trigger: PatternSpec
+    expect: PatternSpec
+    limit: str | int
+    subject: str | None = None
+
+
+class RequiresBeforeSpec(_Strict):
+    fact: PatternSpec
+    requires: PatternSpec
+    subject: str
+    inclusive: bool = True
+    per: Literal["subject", "fact"] = "subject"
+
+
+class CadenceSpec(_Strict):
+    population: PatternSpec
+    expect: PatternSpec
+    every: PeriodName
+    at_least: int = Field(default=1, ge=1, le=10)
+    active_from: str | None = None
+    active_until: str | None = None
+
+
+class ThresholdSpec(_Strict):
+    fact: PatternSpec
+    subject: str | None = None
+
+
+# ------------------------------------------------------------------ resolved checks
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """A resolved fact pattern: kind, condition, join fields and time field."""
+
+    kind: str
+    model: type[FactModel]
+    where: ex.Expr | None
+    match: dict[str, str]  # this fact's field -> the other side's field
+    at: str
+
+    def fields(self) -> dict[str, ex.FieldType]:
+        return ex.field_types(self.model)
+
+
+@dataclass(frozen=True)
+class WithinCheck:
+    template: ClassVar[str] = "within"
+    trigger: Pattern
+    expect: Pattern
+    limit: ex.Duration
+    subject: str
+
+
+@dataclass(frozen=True)
+class RequiresBeforeCheck:
+    template: ClassVar[str] = "requires_before"
+    fact: Pattern
+    requires: Pattern
+    subject: str
+    inclusive: bool
+    per: str
+
+
+@dataclass(frozen=True)
+class CadenceCheck:
+    template: ClassVar[str] = "cadence"
+    population: Pattern
+    expect: Pattern
+    every: str
+    at_least: int
+    active_from: str | None
+    active_until: str | None
+
+
+@dataclass(frozen=True)
+class ThresholdCheck:
+    template: ClassVar[str] = "threshold"
+    fact: Pattern
+    subject: str
+
+
+Check = WithinCheck | RequiresBeforeCheck | CadenceCheck | ThresholdCheck
+
+
+# ------------------------------------------------------------------ helpers
+
+
+@dataclass
+class Resolver:
+    """Resolves patterns and expressions of one rule against the fact registry and its params."""
+
+    params: dict[str, Any]
+    errors: list[RuleError] = field(default_factory=list)
+
+    def model(self, kind: str, path: str) -> type[FactModel]:
+        try:
+            return FACT_KINDS[kind]
+        except KeyError:
+            known = ", ".join(sorted(FACT_KINDS))
+            raise RuleError(f"unknown fact kind {kind!r} (known: {known})", path) from None
+
+    def pattern(
+        self,
+        spec: PatternSpec,
+        alias: str,
+        path: str,
+        others: dict[str, type[FactModel]] | None = None,
+        refs: frozenset[str] = frozenset({"sweep.as_of", "sweep.since"}),
+    ) -> Pattern:
+        model = self.model(spec.fact, f"{path}.fact")
+        at = spec.at or model.time_field
+        types = ex.field_types(model)
+        if at not in types or types[at].type not in ("instant", "day"):
+            raise RuleError(f"{spec.fact} has no date/time field {at!r}", f"{path}.at")
+        for mine, theirs in spec.match.items():
+            if mine not in model.model_fields:
+                raise RuleError(f"{spec.fact} has no field {mine!r}", f"{path}.match")
+            del theirs  # checked by the template, which knows the other side
+        where = None
+        if spec.where is not None:
+            aliases = {alias: model, **(others or {})}
+            scope = ex.Scope(aliases=aliases, current=alias, params=self.params, refs=refs)
+            try:
+                where = ex.parse(spec.where, scope)
+            except ex.ExprError as exc:
+                col = f" (column {exc.column})" if exc.column and exc.column > 0 else ""
+                raise RuleError(f"{exc}{col}", f"{path}.where") from None
+        return Pattern(spec.fact, model, where, dict(spec.match), at)
+
+    def other_field(self, pattern: Pattern, other: Pattern, path: str) -> None:
+        for mine, theirs in pattern.match.items():
+            if theirs not in other.model.model_fields:
+                raise RuleError(f"{other.kind} has no field {theirs!r} to match {mine!r} against", path)
+
+
+def _field_of(model: type[FactModel], name: str, path: str) -> str:
+    if name not in model.model_fields:
+        fields = ", ".join(sorted(model.model_fields))
+        raise RuleError(f"field {name!r} not found (fields: {fields})", path)
+    return name
+
+
+def _default_subject(model: type[FactModel], path: str) -> str:
+    if model.natural_key == ("id",):
+        return "id"
+    raise RuleError(f"{model.model_fields['kind'].default} has no single id; set 'subject:'", path)
+
+
+# ------------------------------------------------------------------ templates
+
+
+class Template:
+    """Base of check templates: a name, a schema, and `resolve` (validation at load time)."""
+
+    name: ClassVar[str]
+    schema: ClassVar[type[BaseModel]]
+    context: ClassVar[frozenset[str]]  # message variables besides params, sweep, subject, occurrence
+
+    def resolve(self, spec: Any, resolver: Resolver) -> Check:
+        raise NotImplementedError
+
+
+class Within(Template):
+    name = "within"
+    schema = WithinSpec
+    context = frozenset({"trigger", "expect", "deadline", "overdue_days", "late_days", "status"})
+
+    def resolve(self, spec: WithinSpec, resolver: Resolver) -> WithinCheck:
+        base = "check.within"
+        trigger = resolver.pattern(spec.trigger, "trigger", f"{base}.trigger")
+        expect = resolver.pattern(
+            spec.expect, "expect", f"{base}.expect", others={"trigger": trigger.model}
+        )
+        if not expect.match:
+            raise RuleError("expect needs a 'match:' joining it to the trigger", f"{base}.expect.match")
+        resolver.other_field(expect, trigger, f"{base}.expect.match")
+        scope = ex.Scope({}, None, resolver.params, frozenset(), allow_business_days=True)
+        try:
+            limit = ex.parse_value(spec.limit, scope)
+        except ex.ExprError as exc:
+            raise RuleError(str(exc), f"{base}.limit") from None
+        if not isinstance(limit, ex.Duration):
+            raise RuleError("limit must be a duration such as days(14), hours(48) or business_days(2)", f"{base}.limit")
+        subject = spec.subject or _default_subject(trigger.model, f"{base}.subject")
+        _field_of(trigger.model, subject, f"{base}.subject")
+        return WithinCheck(trigger, expect, limit, subject)
+
+
+class RequiresBefore(Template):
+    name = "requires_before"
+    schema = RequiresBeforeSpec
+    context = frozenset({"fact"})
+
+    def resolve(self, spec: RequiresBeforeSpec, resolver: Resolver) -> RequiresBeforeCheck:
+        base = "check.requires_before"
+        fact = resolver.pattern(spec.fact, "fact", f"{base}.fact")
+        requires = resolver.pattern(spec.requires, "requires", f"{base}.requires", others={"fact": fact.model})
+        _field_of(fact.model, spec.subject, f"{base}.subject")
+        if not requires.match:
+            _field_of(requires.model, spec.subject, f"{base}.requires.match")
+            requires = Pattern(requires.kind, requires.model, requires.where, {spec.subject: spec.subject}, requires.at)
+        resolver.other_field(requires, fact, f"{base}.requires.match")
+        if len(requires.match) != 1:
+            raise RuleError("requires.match must join on exactly one field", f"{base}.requires.match")
+        return RequiresBeforeCheck(fact, requires, spec.subject, spec.inclusive, spec.per)
+
+
+class Cadence(Template):
+    name = "cadence"
+    schema = CadenceSpec
+    context = frozenset({"member", "period", "found", "at_least"})
+
+    def resolve(self, spec: CadenceSpec, resolver: Resolver) -> CadenceCheck:
+        base = "check.cadence"
+        population = resolver.pattern(spec.population, "member", f"{base}.population")
+        expect = resolver.pattern(spec.expect, "expect", f"{base}.expect", others={"member": population.model})
+        if len(expect.match) != 1:
+            raise RuleError("expect.match must join on exactly one field", f"{base}.expect.match")
+        resolver.other_field(expect, population, f"{base}.expect.match")
+        fields = population.model.model_fields
+        active_from = spec.active_from or ("joined_on" if "joined_on" in fields else None)
+        active_until = spec.active_until or ("left_on" if "left_on" in fields else None)
+        for name, value in (("active_from", active_from), ("active_until", active_until)):
+            if value is not None:
+                _field_of(population.model, value, f"{base}.{name}")
+        _default_subject(population.model, f"{base}.population")
+        return CadenceCheck(population, expect, spec.every, spec.at_least, active_from, active_until)
+
+
+class Threshold(Template):
+    name = "threshold"
+    schema = ThresholdSpec
+    context = frozenset({"fact"})
+
+    def resolve(self, spec: ThresholdSpec, resolver: Resolver) -> ThresholdCheck:
+        base = "check.threshold"
+        fact = resolver.pattern(spec.fact, "fact", f"{base}.fact")
+        if fact.where is None:
+            raise RuleError("threshold needs a 'where:' saying when the fact deviates", f"{base}.fact.where")
+        subject = spec.subject or _default_subject(fact.model, f"{base}.subject")
+        _field_of(fact.model, subject, f"{base}.subject")
+        return ThresholdCheck(fact, subject)
+
+
+TEMPLATES: dict[str, Template] = {t.name: t for t in (Within(), RequiresBefore(), Cadence(), Threshold())}

@@ -1,0 +1,120 @@
+"""SQLAlchemy tables: facts (versioned), ingest batches, rejects, sweeps, findings."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every table."""
+
+
+class IngestBatch(Base):
+    """One file loaded by `auditor ingest`, with its counts."""
+
+    __tablename__ = "ingest_batches"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str | None] = mapped_column(String(40))
+    started_at: Mapped[datetime] = mapped_column(DateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+    rows_read: Mapped[int] = mapped_column(Integer, default=0)
+    loaded: Mapped[int] = mapped_column(Integer, default=0)
+    unchanged: Mapped[int] = mapped_column(Integer, default=0)
+    updated: Mapped[int] = mapped_column(Integer, default=0)
+    rejected: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class FactRow(Base):
+    """One version of one fact; exactly one version per natural id is current."""
+
+    __tablename__ = "facts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    natural_id: Mapped[str] = mapped_column(String(500))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    current: Mapped[bool] = mapped_column(Boolean, default=True)
+    occurred_at: Mapped[datetime] = mapped_column(DateTime)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("ingest_batches.id"))
+
+    __table_args__ = (
+        Index("ix_facts_identity", "kind", "natural_id", "version", unique=True),
+        Index("ix_facts_current", "current", "kind"),
+    )
+
+
+class Reject(Base):
+    """A row that failed validation: where it was, what it said, and why."""
+
+    __tablename__ = "rejects"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("ingest_batches.id"), index=True)
+    source: Mapped[str] = mapped_column(Text)
+    line: Mapped[int] = mapped_column(Integer)
+    raw: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+
+
+class Sweep(Base):
+    """One evaluation of the rulebook as of a date."""
+
+    __tablename__ = "sweeps"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    as_of: Mapped[date] = mapped_column(Date)
+    since: Mapped[date | None] = mapped_column(Date)
+    started_at: Mapped[datetime] = mapped_column(DateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+    status: Mapped[str] = mapped_column(String(20), default="running")
+    rules_digest: Mapped[str] = mapped_column(String(64), default="")
+    facts_evaluated: Mapped[int] = mapped_column(Integer, default=0)
+    findings_count: Mapped[int] = mapped_column(Integer, default=0)
+    engine_errors_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class FindingRow(Base):
+    """A deviation found by one rule in one sweep."""
+
+    __tablename__ = "findings"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sweep_id: Mapped[int] = mapped_column(ForeignKey("sweeps.id"), index=True)
+    finding_key: Mapped[str] = mapped_column(String(700), index=True)
+    rule_id: Mapped[str] = mapped_column(String(80))
+    area: Mapped[str] = mapped_column(String(80))
+    title: Mapped[str] = mapped_column(Text)
+    severity: Mapped[str] = mapped_column(String(20))
+    owner: Mapped[str] = mapped_column(String(200), default="")
+    subject: Mapped[str] = mapped_column(String(400))
+    occurrence: Mapped[str] = mapped_column(String(200), default="")
+    message: Mapped[str] = mapped_column(Text)
+    remediation: Mapped[str] = mapped_column(Text, default="")
+    evidence: Mapped[list[int]] = mapped_column(JSON, default=list)
+
+
+class RuleCheck(Base):
+    """How many subjects or occurrences a rule judged in a sweep, and how many failed."""
+
+    __tablename__ = "rule_checks"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sweep_id: Mapped[int] = mapped_column(ForeignKey("sweeps.id"), index=True)
+    rule_id: Mapped[str] = mapped_column(String(80))
+    area: Mapped[str] = mapped_column(String(80))
+    checked: Mapped[int] = mapped_column(Integer)
+    violations: Mapped[int] = mapped_column(Integer)
+
+
+class EngineError(Base):
+    """A partition the engine could not evaluate; the sweep reports it, never drops it."""
+
+    __tablename__ = "engine_errors"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sweep_id: Mapped[int] = mapped_column(ForeignKey("sweeps.id"), index=True)
+    rule_id: Mapped[str] = mapped_column(String(80))
+    subjects: Mapped[list[str]] = mapped_column(JSON, default=list)
+    error: Mapped[str] = mapped_column(Text)
