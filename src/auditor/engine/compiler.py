@@ -1,0 +1,585 @@
+"""Compile resolved rules into durable_rules rulesets (plain dicts) and read back what fired.
+
+Shape of every compiled rule (see docs/engine.md for the argument that it
+gives the batch answer):
+
+* The sweep fact is asserted last and is first in every rule's ``all`` list,
+  so no rule can fire before all facts of the partition are in the session;
+  an absence (``$not``) is therefore judged against the complete partition.
+* Every fact has a unique durable ``id`` (its position in the partition); the
+  fact's own ``id`` field is encoded as ``_id``.
+* Every kind sent to a ruleset has a catch-all rule so that facts matched only
+  inside an absence are accepted (otherwise MessageNotHandledException).
+* Joins always include the partition key, so subjects sharing a session never
+  see each other's facts.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from auditor.engine.facts import EngineFact, epoch
+from auditor.engine.window import SweepWindow, add_duration, complete_periods
+from auditor.findings.model import Finding
+from auditor.rulebook import Rule
+from auditor.rulebook import expr as ex
+from auditor.rulebook.templates import (
+    CadenceCheck,
+    Pattern,
+    RequiresBeforeCheck,
+    ThresholdCheck,
+    WithinCheck,
+)
+
+SWEEP = "s"
+PERIOD = "per"
+FAR_FUTURE = 2**52
+FAR_PAST = -(2**52)
+
+
+class CompileError(ValueError):
+    """A rule uses an expression shape the durable_rules compiler cannot express."""
+
+
+Firing = tuple[str, dict[str, int]]
+"""(name of the durable rule that fired, {alias: durable id of the matched fact})."""
+
+
+# ------------------------------------------------------------------ expressions
+
+
+def encoded_name(name: str) -> str:
+    """Durable field name of a fact field (`id` is reserved by durable_rules)."""
+    return "_id" if name == "id" else name
+
+
+def encode_value(value: Any) -> Any:
+    """Durable representation of a value: times as epoch seconds, the rest unchanged."""
+    if isinstance(value, (datetime, date)):
+        return epoch(value)
+    return value
+
+
+def _value(node: ex.Expr, current: str) -> Any:
+    if isinstance(node, ex.Const):
+        return encode_value(node.value)
+    if isinstance(node, ex.FieldRef):
+        if node.alias is None or node.alias == current:
+            return {"$m": encoded_name(node.name)}
+        return {node.alias: encoded_name(node.name)}
+    if isinstance(node, ex.SweepRef):
+        return {SWEEP if node.scope == "sweep" else PERIOD: node.name}
+    if isinstance(node, ex.Duration):
+        seconds = node.seconds()
+        return int(seconds) if seconds == int(seconds) else seconds
+    if isinstance(node, ex.Neg):
+        return {"$mul": {"$l": -1, "$r": _value(node.operand, current)}}
+    if isinstance(node, ex.BinOp):
+        left, right = _value(node.left, current), _value(node.right, current)
+        op = {"+": "$add", "-": "$sub", "*": "$mul", "/": "$div"}[node.op]
+        return {op: {"$l": left, "$r": right}}
+    raise CompileError(f"cannot use {node!r} as a value")
+
+
+_FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
+_NEGATE = {"<": ">=", "<=": ">", ">": "<=", ">=": "<", "==": "!=", "!=": "=="}
+_DURABLE_CMP = {"<": "$lt", "<=": "$lte", ">": "$gt", ">=": "$gte", "!=": "$neq"}
+
+
+def _is_own_field(node: ex.Expr, current: str) -> bool:
+    return isinstance(node, ex.FieldRef) and node.alias in (None, current)
+
+
+def compile_condition(node: ex.Expr, current: str, negate: bool = False) -> dict[str, Any]:
+    """Translate a condition on the fact aliased `current` into a durable_rules condition.
+
+    Negation is pushed down to the comparisons (De Morgan); under the
+    language's SQL-style missing-value semantics this is exact.
+    """
+    if isinstance(node, ex.Not):
+        return compile_condition(node.operand, current, not negate)
+    if isinstance(node, (ex.And, ex.Or)):
+        conjunctive = isinstance(node, ex.And) != negate
+        items = [compile_condition(item, current, negate) for item in node.items]
+        if not conjunctive:
+            for item in node.items:
+                if ex.aliases_used(item) or any(isinstance(n, ex.SweepRef) for n in ex.walk(item)):
+                    raise CompileError(
+                        "an 'or' may not refer to another fact or the sweep (durable_rules cannot join "
+                        "inside $or); split the rule or move the condition"
+                    )
+        return {"$and" if conjunctive else "$or": items}
+    if isinstance(node, ex.FieldRef):  # a bare boolean field
+        return {encoded_name(node.name): not negate}
+    if isinstance(node, ex.In):
+        if not _is_own_field(node.item, current):
+            raise CompileError("the left side of 'in' must be a field of the fact")
+        name = encoded_name(node.item.name)  # type: ignore[union-attr]
+        negated = node.negated != negate
+        options = [encode_value(v) for v in node.options]
+        if negated:
+            return {"$and": [{"$neq": {name: v}} for v in options]} if options else {"$ex": {name: 1}}
+        return {"$or": [{name: v} for v in options]} if options else {"$nex": {"_never_": 1}}
+    if isinstance(node, ex.Compare):
+        op, left, right = node.op, node.left, node.right
+        if not _is_own_field(left, current):
+            if not _is_own_field(right, current):
+                raise CompileError("one side of a comparison must be a field of the fact it filters")
+            op, left, right = _FLIP[op], right, left
+        if negate:
+            op = _NEGATE[op]
+        name = encoded_name(left.name)  # type: ignore[union-attr]
+        if isinstance(right, ex.Const) and right.value is None:
+            return {"$nex" if op == "==" else "$ex": {name: 1}}
+        value = _value(right, current)
+        if op == "==":
+            return {name: value}
+        return {_DURABLE_CMP[op]: {name: value}}
+    if isinstance(node, ex.Const) and isinstance(node.value, bool):
+        truth = node.value != negate
+        return {"$ex": {"kind": 1}} if truth else {"$nex": {"kind": 1}}
+    raise CompileError(f"cannot use {node!r} as a condition")
+
+
+def _pattern_condition(pattern: Pattern, alias: str, *extra: dict[str, Any]) -> dict[str, Any]:
+    parts: list[dict[str, Any]] = [{"kind": pattern.kind}]
+    if pattern.where is not None:
+        parts.append(compile_condition(pattern.where, alias))
+    parts.extend(extra)
+    return {"$and": parts}
+
+
+def _in_window(alias_field: str = "_at") -> list[dict[str, Any]]:
+    return [{"$gte": {alias_field: {SWEEP: "since"}}}]
+
+
+def _join(pattern: Pattern, other_alias: str) -> list[dict[str, Any]]:
+    return [{encoded_name(mine): {other_alias: encoded_name(theirs)}} for mine, theirs in pattern.match.items()]
+
+
+# ------------------------------------------------------------------ compiled rules
+
+
+@dataclass
+class Chunk:
+    """Facts of some partitions of one rule, evaluated together in one session."""
+
+    keys: set[str]
+    facts: list[EngineFact] = field(default_factory=list)
+
+
+@dataclass
+class ChunkOutcome:
+    """What one chunk produced: findings and the subjects/occurrences judged."""
+
+    findings: list[Finding]
+    checked: set[tuple[str, str]]
+
+
+class CompiledRule:
+    """Base of compiled rules; subclasses implement one template."""
+
+    def __init__(self, rule: Rule, window: SweepWindow) -> None:
+        self.rule = rule
+        self.window = window
+        self.name = "r_" + re.sub(r"[^A-Za-z0-9_]", "_", rule.id)
+
+    # partitioning ---------------------------------------------------
+    def kinds(self) -> set[str]:
+        raise NotImplementedError
+
+    def keys_of(self, fact: EngineFact) -> list[str]:
+        """Partition keys a fact belongs to (usually one)."""
+        raise NotImplementedError
+
+    def owns(self, key: str) -> bool:  # noqa: ARG002 - hook for templates
+        return True
+
+    # durable ---------------------------------------------------------
+    def rules(self) -> dict[str, dict[str, Any]]:
+        """Named durable rules (without `run`), excluding catch-alls."""
+        raise NotImplementedError
+
+    def ruleset(self, sink: Callable[[str, Callable[[Any], dict[str, int]]], Callable[[Any], None]]) -> dict[str, Any]:
+        """A fresh durable ruleset dict; `sink(rule_name, reader)` makes each rule's action."""
+        out: dict[str, Any] = {}
+        for name, body in self.rules().items():
+            aliases = [next(iter(p)) for p in body["all"] if not next(iter(p)).endswith("$not")]
+            out[name] = dict(body, run=sink(name, _reader(aliases)))
+        for kind in sorted(self.kinds() | self.extra_kinds()):
+            out[f"accept_{kind}"] = {"all": [{"x": {"kind": kind}}], "run": _ignore}
+        return out
+
+    def extra_kinds(self) -> set[str]:
+        return {"_sweep"}
+
+    def encode_chunk(self, chunk: Chunk) -> list[dict[str, Any]]:
+        """Durable facts of a chunk (without the sweep fact), ids 1..n."""
+        encoded = []
+        for seq, fact in enumerate(chunk.facts, start=1):
+            encoded.append(self.encode(fact, seq))
+        return encoded
+
+    def encode(self, fact: EngineFact, seq: int) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": seq, "kind": fact.kind}
+        for name, value in fact.values.items():
+            if value is None or isinstance(value, (dict, list)) or name == "kind":
+                continue
+            out[encoded_name(name)] = encode_value(value)
+        return out
+
+    def sweep_fact(self) -> dict[str, Any]:
+        return {"id": 0, "kind": "_sweep", "as_of": epoch(self.window.as_of_end), "since": epoch(self.window.since_start)}
+
+    def interpret(self, chunk: Chunk, firings: list[Firing], extras: list[Any]) -> ChunkOutcome:
+        raise NotImplementedError
+
+    # helpers ---------------------------------------------------------
+    def _finding(self, subject: str, occurrence: str, evidence: list[EngineFact], context: dict[str, Any]) -> Finding:
+        return Finding(
+            rule_id=self.rule.id,
+            subject=subject,
+            occurrence=occurrence,
+            evidence=tuple(sorted({f.row_id for f in evidence})),
+            context=context,
+        )
+
+
+def _reader(aliases: list[str]) -> Callable[[Any], dict[str, int]]:
+    def read(c: Any) -> dict[str, int]:
+        return {alias: getattr(c, alias)["id"] for alias in aliases}
+
+    return read
+
+
+def _ignore(_c: Any) -> None:
+    return None
+
+
+def _at_epoch(fact: EngineFact, pattern: Pattern) -> int | float:
+    return epoch(fact.values[pattern.at])
+
+
+def _str(value: Any) -> str:
+    return value.isoformat() if isinstance(value, (date, datetime)) else str(value)
+
+
+class ThresholdRule(CompiledRule):
+    check: ThresholdCheck
+
+    def __init__(self, rule: Rule, window: SweepWindow) -> None:
+        super().__init__(rule, window)
+        self.check = rule.check  # type: ignore[assignment]
+
+    def kinds(self) -> set[str]:
+        return {self.check.fact.kind}
+
+    def keys_of(self, fact: EngineFact) -> list[str]:
+        value = fact.values.get(self.check.subject)
+        return [] if value is None else [_str(value)]
+
+    def encode(self, fact: EngineFact, seq: int) -> dict[str, Any]:
+        out = super().encode(fact, seq)
+        out["_at"] = _at_epoch(fact, self.check.fact)
+        return out
+
+    def rules(self) -> dict[str, dict[str, Any]]:
+        fact = self.check.fact
+        return {
+            "seen": {"all": [{SWEEP: {"kind": "_sweep"}}, {"fact": _pattern_condition(Pattern(fact.kind, fact.model, None, {}, fact.at), "fact", *_in_window())}]},
+            "hit": {"all": [{SWEEP: {"kind": "_sweep"}}, {"fact": _pattern_condition(fact, "fact", *_in_window())}]},
+        }
+
+    def interpret(self, chunk: Chunk, firings: list[Firing], extras: list[Any]) -> ChunkOutcome:
+        by_seq = dict(enumerate(chunk.facts, start=1))
+        checked: set[tuple[str, str]] = set()
+        hits: dict[str, list[EngineFact]] = {}
+        for name, ids in firings:
+            fact = by_seq[ids["fact"]]
+            subject = _str(fact.values[self.check.subject])
+            if subject not in chunk.keys:
+                continue
+            if name == "seen":
+                checked.add((subject, ""))
+            else:
+                hits.setdefault(subject, []).append(fact)
+        findings = []
+        for subject, facts in hits.items():
+            facts.sort(key=lambda f: (f.values[self.check.fact.at], f.row_id))
+            findings.append(self._finding(subject, "", facts, {"fact": facts[0].values}))
+        return ChunkOutcome(findings, checked)
+
+
+class WithinRule(CompiledRule):
+    check: WithinCheck
+
+    def __init__(self, rule: Rule, window: SweepWindow) -> None:
+        super().__init__(rule, window)
+        self.check = rule.check  # type: ignore[assignment]
+        (self._expect_key, self._trigger_key), *_ = self.check.expect.match.items()
+
+    def kinds(self) -> set[str]:
+        return {self.check.trigger.kind, self.check.expect.kind}
+
+    def keys_of(self, fact: EngineFact) -> list[str]:
+        keys = []
+        if fact.kind == self.check.trigger.kind and fact.values.get(self._trigger_key) is not None:
+            keys.append(_str(fact.values[self._trigger_key]))
+        if fact.kind == self.check.expect.kind and fact.values.get(self._expect_key) is not None:
+            keys.append(_str(fact.values[self._expect_key]))
+        return sorted(set(keys))
+
+    def encode(self, fact: EngineFact, seq: int) -> dict[str, Any]:
+        out = super().encode(fact, seq)
+        if fact.kind == self.check.trigger.kind:
+            start = fact.values[self.check.trigger.at]
+            start = start if isinstance(start, datetime) else datetime(start.year, start.month, start.day)
+            out["_deadline"] = epoch(add_duration(start, self.check.limit, self.window.holidays))
+            out["_at"] = epoch(start)
+        if fact.kind == self.check.expect.kind:
+            out["_eat"] = _at_epoch(fact, self.check.expect)
+        return out
+
+    def rules(self) -> dict[str, dict[str, Any]]:
+        trigger, expect = self.check.trigger, self.check.expect
+        sweep = {SWEEP: {"kind": "_sweep"}}
+        judged = _pattern_condition(trigger, "trigger", *_in_window())
+        return {
+            "trigger": {"all": [sweep, {"trigger": judged}]},
+            "on_time": {"all": [sweep, {"trigger": judged}, {"expect": _pattern_condition(expect, "expect", *_join(expect, "trigger"), {"$lte": {"_eat": {"trigger": "_deadline"}}})}]},
+            "late": {"all": [sweep, {"trigger": judged}, {"expect": _pattern_condition(expect, "expect", *_join(expect, "trigger"), {"$gt": {"_eat": {"trigger": "_deadline"}}})}]},
+            "missing": {
+                "all": [
+                    sweep,
+                    {"trigger": _pattern_condition(trigger, "trigger", *_in_window(), {"$lt": {"_deadline": {SWEEP: "as_of"}}})},
+                    {"expect$not": _pattern_condition(expect, "expect", *_join(expect, "trigger"), {"$lte": {"_eat": {"trigger": "_deadline"}}})},
+                ]
+            },
+        }
+
+    def interpret(self, chunk: Chunk, firings: list[Firing], extras: list[Any]) -> ChunkOutcome:
+        by_seq = dict(enumerate(chunk.facts, start=1))
+        as_of = epoch(self.window.as_of_end)
+        encoded = {seq: self.encode(f, seq) for seq, f in by_seq.items() if f.kind == self.check.trigger.kind}
+        triggers: dict[int, str] = {}
+        on_time: set[int] = set()
+        late: dict[int, list[EngineFact]] = {}
+        missing: set[int] = set()
+        for name, ids in firings:
+            seq = ids["trigger"]
+            trigger = by_seq[seq]
+            if _str(trigger.values[self._trigger_key]) not in chunk.keys:
+                continue
+            if name == "trigger":
+                triggers[seq] = _str(trigger.values[self.check.subject])
+            elif name == "on_time":
+                on_time.add(seq)
+            elif name == "late":
+                late.setdefault(seq, []).append(by_seq[ids["expect"]])
+            elif name == "missing":
+                missing.add(seq)
+        checked = {(subject, "") for seq, subject in triggers.items() if seq in on_time or encoded[seq]["_deadline"] < as_of}
+        per_subject: dict[str, list[int]] = {}
+        for seq in missing:
+            per_subject.setdefault(triggers[seq], []).append(seq)
+        findings = []
+        for subject, seqs in per_subject.items():
+            seqs.sort(key=lambda s: (encoded[s]["_at"], by_seq[s].row_id))
+            first = seqs[0]
+            deadline = encoded[first]["_deadline"]
+            evidence = [by_seq[s] for s in seqs]
+            late_facts = sorted(late.get(first, []), key=lambda f: (f.values[self.check.expect.at], f.row_id))
+            context: dict[str, Any] = {
+                "trigger": by_seq[first].values,
+                "deadline": datetime.utcfromtimestamp(deadline),
+                "expect": late_facts[0].values if late_facts else None,
+            }
+            if late_facts:
+                context["status"] = "late"
+                context["late_days"] = _days(epoch(late_facts[0].values[self.check.expect.at]) - deadline)
+                context["overdue_days"] = context["late_days"]
+                evidence.append(late_facts[0])
+            else:
+                context["status"] = "missing"
+                context["overdue_days"] = _days(as_of - deadline)
+                context["late_days"] = None
+            findings.append(self._finding(subject, "", evidence, context))
+        return ChunkOutcome(findings, checked)
+
+
+def _days(seconds: float) -> int:
+    """Whole days, rounded up: 1 second late is 1 day late."""
+    return max(1, -int(-seconds // 86400))
+
+
+class RequiresBeforeRule(CompiledRule):
+    check: RequiresBeforeCheck
+
+    def __init__(self, rule: Rule, window: SweepWindow) -> None:
+        super().__init__(rule, window)
+        self.check = rule.check  # type: ignore[assignment]
+        (self._requires_key, self._fact_key), = self.check.requires.match.items()
+
+    def kinds(self) -> set[str]:
+        return {self.check.fact.kind, self.check.requires.kind}
+
+    def keys_of(self, fact: EngineFact) -> list[str]:
+        keys = []
+        if fact.kind == self.check.fact.kind and fact.values.get(self._fact_key) is not None:
+            keys.append(_str(fact.values[self._fact_key]))
+        if fact.kind == self.check.requires.kind and fact.values.get(self._requires_key) is not None:
+            keys.append(_str(fact.values[self._requires_key]))
+        return sorted(set(keys))
+
+    def encode(self, fact: EngineFact, seq: int) -> dict[str, Any]:
+        out = super().encode(fact, seq)
+        if fact.kind == self.check.fact.kind:
+            out["_at"] = _at_epoch(fact, self.check.fact)
+        if fact.kind == self.check.requires.kind:
+            out["_rat"] = _at_epoch(fact, self.check.requires)
+        return out
+
+    def rules(self) -> dict[str, dict[str, Any]]:
+        fact, requires = self.check.fact, self.check.requires
+        sweep = {SWEEP: {"kind": "_sweep"}}
+        judged = _pattern_condition(fact, "fact", *_in_window())
+        before = {"$lte" if self.check.inclusive else "$lt": {"_rat": {"fact": "_at"}}}
+        return {
+            "seen": {"all": [sweep, {"fact": judged}]},
+            "violation": {"all": [sweep, {"fact": judged}, {"requires$not": _pattern_condition(requires, "requires", *_join(requires, "fact"), before)}]},
+        }
+
+    def interpret(self, chunk: Chunk, firings: list[Firing], extras: list[Any]) -> ChunkOutcome:
+        by_seq = dict(enumerate(chunk.facts, start=1))
+        checked: set[tuple[str, str]] = set()
+        violations: dict[tuple[str, str], list[EngineFact]] = {}
+        for name, ids in firings:
+            fact = by_seq[ids["fact"]]
+            if _str(fact.values[self._fact_key]) not in chunk.keys:
+                continue
+            subject = _str(fact.values[self.check.subject])
+            occurrence = fact.natural_id if self.check.per == "fact" else ""
+            if name == "seen":
+                checked.add((subject, occurrence))
+            else:
+                violations.setdefault((subject, occurrence), []).append(fact)
+        findings = []
+        for (subject, occurrence), facts in violations.items():
+            facts.sort(key=lambda f: (f.values[self.check.fact.at], f.row_id))
+            findings.append(self._finding(subject, occurrence, facts[:1], {"fact": facts[0].values}))
+        return ChunkOutcome(findings, checked)
+
+
+class CadenceRule(CompiledRule):
+    check: CadenceCheck
+
+    def __init__(self, rule: Rule, window: SweepWindow) -> None:
+        super().__init__(rule, window)
+        self.check = rule.check  # type: ignore[assignment]
+        (self._expect_key, self._member_key), = self.check.expect.match.items()
+        self.periods = complete_periods(self.check.every, window)
+
+    def kinds(self) -> set[str]:
+        return {self.check.population.kind, self.check.expect.kind}
+
+    def extra_kinds(self) -> set[str]:
+        return {"_sweep", "_period"}
+
+    def keys_of(self, fact: EngineFact) -> list[str]:
+        keys = []
+        if fact.kind == self.check.population.kind and fact.values.get(self._member_key) is not None:
+            keys.append(_str(fact.values[self._member_key]))
+        if fact.kind == self.check.expect.kind and fact.values.get(self._expect_key) is not None:
+            keys.append(_str(fact.values[self._expect_key]))
+        return sorted(set(keys))
+
+    def encode(self, fact: EngineFact, seq: int) -> dict[str, Any]:
+        out = super().encode(fact, seq)
+        if fact.kind == self.check.population.kind:
+            start = fact.values.get(self.check.active_from) if self.check.active_from else None
+            until = fact.values.get(self.check.active_until) if self.check.active_until else None
+            out["_from"] = epoch(start) if start is not None else FAR_PAST
+            out["_until"] = epoch(until) if until is not None else FAR_FUTURE
+        if fact.kind == self.check.expect.kind:
+            out["_eat"] = _at_epoch(fact, self.check.expect)
+        return out
+
+    def encode_chunk(self, chunk: Chunk) -> list[dict[str, Any]]:
+        encoded = super().encode_chunk(chunk)
+        base = len(chunk.facts)
+        for index, period in enumerate(self.periods, start=1):
+            encoded.append(
+                {
+                    "id": base + index,
+                    "kind": "_period",
+                    "label": period.label,
+                    "start": epoch(period.start),
+                    "end": epoch(period.end),
+                    "last_day": epoch(period.last_day),
+                }
+            )
+        return encoded
+
+    def rules(self) -> dict[str, dict[str, Any]]:
+        population, expect = self.check.population, self.check.expect
+        sweep = {SWEEP: {"kind": "_sweep"}}
+        period = {PERIOD: {"kind": "_period"}}
+        member = _pattern_condition(
+            population, "member", {"$lte": {"_from": {PERIOD: "start"}}}, {"$gte": {"_until": {PERIOD: "last_day"}}}
+        )
+        found = _pattern_condition(
+            expect,
+            "expect",
+            *_join(expect, "member"),
+            {"$gte": {"_eat": {PERIOD: "start"}}},
+            {"$lt": {"_eat": {PERIOD: "end"}}},
+        )
+        return {
+            "judged": {"all": [sweep, period, {"member": member}]},
+            "found": {"all": [sweep, period, {"member": member}, {"expect": found}]},
+        }
+
+    def interpret(self, chunk: Chunk, firings: list[Firing], extras: list[Any]) -> ChunkOutcome:
+        by_seq = dict(enumerate(chunk.facts, start=1))
+        labels = {len(chunk.facts) + i: p for i, p in enumerate(self.periods, start=1)}
+        judged: dict[tuple[str, str], EngineFact] = {}
+        found: dict[tuple[str, str], set[int]] = {}
+        for name, ids in firings:
+            member = by_seq[ids["member"]]
+            key = _str(member.values[self._member_key])
+            if key not in chunk.keys:
+                continue
+            pair = (_str(member.values["id"]), labels[ids[PERIOD]].label)
+            if name == "judged":
+                judged[pair] = member
+            else:
+                found.setdefault(pair, set()).add(ids["expect"])
+        findings = []
+        by_label = {p.label: p for p in self.periods}
+        for pair, member in judged.items():
+            count = len(found.get(pair, ()))
+            if count < self.check.at_least:
+                evidence = [member] + [by_seq[s] for s in sorted(found.get(pair, ()))]
+                period = by_label[pair[1]]
+                context = {"member": member.values, "period": period.label, "found": count, "at_least": self.check.at_least}
+                findings.append(self._finding(pair[0], pair[1], evidence, context))
+        return ChunkOutcome(findings, set(judged))
+
+
+COMPILERS: dict[str, type[CompiledRule]] = {
+    "threshold": ThresholdRule,
+    "within": WithinRule,
+    "requires_before": RequiresBeforeRule,
+    "cadence": CadenceRule,
+}
+
+
+def compile_rule(rule: Rule, window: SweepWindow) -> CompiledRule:
+    """The compiled form of a rule for one sweep window."""
+    compiled = COMPILERS[rule.template](rule, window)
+    compiled.rules()  # fail early on expressions durable_rules cannot express
+    return compiled
