@@ -233,7 +233,12 @@ class CompiledRule:
         return out
 
     def sweep_fact(self) -> dict[str, Any]:
-        return {"id": 0, "kind": "_sweep", "as_of": epoch(self.window.as_of_end), "since": epoch(self.window.since_start)}
+        return {
+            "id": 0,
+            "kind": "_sweep",
+            "as_of": epoch(self.window.as_of_end),
+            "since": epoch(self.window.since_start),
+        }
 
     def interpret(self, chunk: Chunk, firings: list[Firing], extras: list[Any]) -> ChunkOutcome:
         raise NotImplementedError
@@ -290,7 +295,16 @@ class ThresholdRule(CompiledRule):
     def rules(self) -> dict[str, dict[str, Any]]:
         fact = self.check.fact
         return {
-            "seen": {"all": [{SWEEP: {"kind": "_sweep"}}, {"fact": _pattern_condition(Pattern(fact.kind, fact.model, None, {}, fact.at), "fact", *_in_window())}]},
+            "seen": {
+                "all": [
+                    {SWEEP: {"kind": "_sweep"}},
+                    {
+                        "fact": _pattern_condition(
+                            Pattern(fact.kind, fact.model, None, {}, fact.at), "fact", *_in_window()
+                        )
+                    },
+                ]
+            },
             "hit": {"all": [{SWEEP: {"kind": "_sweep"}}, {"fact": _pattern_condition(fact, "fact", *_in_window())}]},
         }
 
@@ -350,13 +364,41 @@ class WithinRule(CompiledRule):
         judged = _pattern_condition(trigger, "trigger", *_in_window())
         return {
             "trigger": {"all": [sweep, {"trigger": judged}]},
-            "on_time": {"all": [sweep, {"trigger": judged}, {"expect": _pattern_condition(expect, "expect", *_join(expect, "trigger"), {"$lte": {"_eat": {"trigger": "_deadline"}}})}]},
-            "late": {"all": [sweep, {"trigger": judged}, {"expect": _pattern_condition(expect, "expect", *_join(expect, "trigger"), {"$gt": {"_eat": {"trigger": "_deadline"}}})}]},
+            "on_time": {
+                "all": [
+                    sweep,
+                    {"trigger": judged},
+                    {
+                        "expect": _pattern_condition(
+                            expect, "expect", *_join(expect, "trigger"), {"$lte": {"_eat": {"trigger": "_deadline"}}}
+                        )
+                    },
+                ]
+            },
+            "late": {
+                "all": [
+                    sweep,
+                    {"trigger": judged},
+                    {
+                        "expect": _pattern_condition(
+                            expect, "expect", *_join(expect, "trigger"), {"$gt": {"_eat": {"trigger": "_deadline"}}}
+                        )
+                    },
+                ]
+            },
             "missing": {
                 "all": [
                     sweep,
-                    {"trigger": _pattern_condition(trigger, "trigger", *_in_window(), {"$lt": {"_deadline": {SWEEP: "as_of"}}})},
-                    {"expect$not": _pattern_condition(expect, "expect", *_join(expect, "trigger"), {"$lte": {"_eat": {"trigger": "_deadline"}}})},
+                    {
+                        "trigger": _pattern_condition(
+                            trigger, "trigger", *_in_window(), {"$lt": {"_deadline": {SWEEP: "as_of"}}}
+                        )
+                    },
+                    {
+                        "expect$not": _pattern_condition(
+                            expect, "expect", *_join(expect, "trigger"), {"$lte": {"_eat": {"trigger": "_deadline"}}}
+                        )
+                    },
                 ]
             },
         }
@@ -382,7 +424,9 @@ class WithinRule(CompiledRule):
                 late.setdefault(seq, []).append(by_seq[ids["expect"]])
             elif name == "missing":
                 missing.add(seq)
-        checked = {(subject, "") for seq, subject in triggers.items() if seq in on_time or encoded[seq]["_deadline"] < as_of}
+        checked = {
+            (subject, "") for seq, subject in triggers.items() if seq in on_time or encoded[seq]["_deadline"] < as_of
+        }
         per_subject: dict[str, list[int]] = {}
         for seq in missing:
             per_subject.setdefault(triggers[seq], []).append(seq)
@@ -422,7 +466,7 @@ class RequiresBeforeRule(CompiledRule):
     def __init__(self, rule: Rule, window: SweepWindow) -> None:
         super().__init__(rule, window)
         self.check = rule.check  # type: ignore[assignment]
-        (self._requires_key, self._fact_key), = self.check.requires.match.items()
+        ((self._requires_key, self._fact_key),) = self.check.requires.match.items()
 
     def kinds(self) -> set[str]:
         return {self.check.fact.kind, self.check.requires.kind}
@@ -450,7 +494,13 @@ class RequiresBeforeRule(CompiledRule):
         before = {"$lte" if self.check.inclusive else "$lt": {"_rat": {"fact": "_at"}}}
         return {
             "seen": {"all": [sweep, {"fact": judged}]},
-            "violation": {"all": [sweep, {"fact": judged}, {"requires$not": _pattern_condition(requires, "requires", *_join(requires, "fact"), before)}]},
+            "violation": {
+                "all": [
+                    sweep,
+                    {"fact": judged},
+                    {"requires$not": _pattern_condition(requires, "requires", *_join(requires, "fact"), before)},
+                ]
+            },
         }
 
     def interpret(self, chunk: Chunk, firings: list[Firing], extras: list[Any]) -> ChunkOutcome:
@@ -480,7 +530,7 @@ class CadenceRule(CompiledRule):
     def __init__(self, rule: Rule, window: SweepWindow) -> None:
         super().__init__(rule, window)
         self.check = rule.check  # type: ignore[assignment]
-        (self._expect_key, self._member_key), = self.check.expect.match.items()
+        ((self._expect_key, self._member_key),) = self.check.expect.match.items()
         self.periods = complete_periods(self.check.every, window)
 
     def kinds(self) -> set[str]:
@@ -565,7 +615,12 @@ class CadenceRule(CompiledRule):
             if count < self.check.at_least:
                 evidence = [member] + [by_seq[s] for s in sorted(found.get(pair, ()))]
                 period = by_label[pair[1]]
-                context = {"member": member.values, "period": period.label, "found": count, "at_least": self.check.at_least}
+                context = {
+                    "member": member.values,
+                    "period": period.label,
+                    "found": count,
+                    "at_least": self.check.at_least,
+                }
                 findings.append(self._finding(pair[0], pair[1], evidence, context))
         return ChunkOutcome(findings, set(judged))
 

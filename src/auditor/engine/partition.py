@@ -30,7 +30,9 @@ def chunks(groups: dict[str, list[EngineFact]]) -> list[Chunk]:
     seen: set[int] = set()
     for key in sorted(groups):
         members = groups[key]
-        if current.keys and (len(current.keys) >= MAX_CHUNK_KEYS or len(current.facts) + len(members) > MAX_CHUNK_FACTS):
+        if current.keys and (
+            len(current.keys) >= MAX_CHUNK_KEYS or len(current.facts) + len(members) > MAX_CHUNK_FACTS
+        ):
             out.append(current)
             current = Chunk(set())
             seen = set()

@@ -137,11 +137,10 @@ def _run_task(task: Task) -> list[ChunkOutcome]:
     if crash_rule and compiled.rule.id == crash_rule:
         crash_subject = os.environ.get("AUDITOR_TEST_CRASH_SUBJECT", "")
         marker = os.environ.get("AUDITOR_TEST_CRASH_ONCE_FILE")
-        if crash_subject in task.subjects():
-            if marker is None or not os.path.exists(marker):
-                if marker is not None:
-                    open(marker, "w").close()
-                os._exit(139)
+        if crash_subject in task.subjects() and (marker is None or not os.path.exists(marker)):
+            if marker is not None:
+                open(marker, "w").close()
+            os._exit(139)
     return [evaluator().evaluate(compiled, chunk) for chunk in task.chunks]
 
 
@@ -164,11 +163,10 @@ def run_pool(rules: list[Rule], window: SweepWindow, tasks: list[Task], jobs: in
     while pending:
         executor = ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker, initargs=(rules, window))
         futures: dict[Future[list[ChunkOutcome]], tuple[int, Task]] = {}
-        for index, task in enumerate(pending):
+        for task in pending:
             key = id(task)
             attempts.setdefault(key, 0)
             futures[executor.submit(_run_task, task)] = (key, task)
-        del index
         retry: list[Task] = []
         broken = False
         remaining = set(futures)
@@ -184,7 +182,12 @@ def run_pool(rules: list[Rule], window: SweepWindow, tasks: list[Task], jobs: in
                     if attempts[key] <= 1:
                         retry.append(task)
                     else:
-                        yield TaskResult(task.rule_index, error="worker process died twice (crash in durable_rules?)", subjects=task.subjects(), retried=True)
+                        yield TaskResult(
+                            task.rule_index,
+                            error="worker process died twice (crash in durable_rules?)",
+                            subjects=task.subjects(),
+                            retried=True,
+                        )
                     continue
                 except Exception as exc:  # noqa: BLE001
                     yield TaskResult(task.rule_index, error=f"{type(exc).__name__}: {exc}", subjects=task.subjects())
@@ -207,7 +210,18 @@ def _isolated(rules: list[Rule], window: SweepWindow, task: Task, attempts: dict
         try:
             outcomes = executor.submit(_run_task, task).result()
         except BrokenProcessPool:
-            return [TaskResult(task.rule_index, error="worker process died twice (crash in durable_rules?)", subjects=task.subjects(), retried=True)]
+            return [
+                TaskResult(
+                    task.rule_index,
+                    error="worker process died twice (crash in durable_rules?)",
+                    subjects=task.subjects(),
+                    retried=True,
+                )
+            ]
         except Exception as exc:  # noqa: BLE001
-            return [TaskResult(task.rule_index, error=f"{type(exc).__name__}: {exc}", subjects=task.subjects(), retried=True)]
+            return [
+                TaskResult(
+                    task.rule_index, error=f"{type(exc).__name__}: {exc}", subjects=task.subjects(), retried=True
+                )
+            ]
     return [TaskResult(task.rule_index, outcomes, subjects=task.subjects(), retried=True)]

@@ -12,9 +12,7 @@ from pydantic import Field, model_validator
 
 from auditor.facts.base import Day, FactModel, Instant
 
-Role = Literal[
-    "director", "vp", "sales_manager", "branch_manager", "team_leader", "sales_person", "partner"
-]
+Role = Literal["director", "vp", "sales_manager", "branch_manager", "team_leader", "sales_person", "partner"]
 Stage = Literal[
     "contact",
     "information_exchange",

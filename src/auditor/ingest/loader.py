@@ -126,9 +126,7 @@ def ingest_rows(
             fact = validate_row(row)
         except ValueError as exc:
             result.rejects.append(RejectedRow(row.source, row.line, str(exc)))
-            session.add(
-                Reject(batch_id=batch.id, source=row.source, line=row.line, raw=row.raw, reason=str(exc))
-            )
+            session.add(Reject(batch_id=batch.id, source=row.source, line=row.line, raw=row.raw, reason=str(exc)))
             continue
         _store_fact(session, index.for_kind(fact.kind), fact, batch.id, result)
     batch.rows_read = result.read

@@ -145,7 +145,12 @@ def load_rulebook(paths: list[Path], policy: dict[str, dict[str, Any]] | None = 
             if rule.id in seen:
                 first = seen[rule.id]
                 book.problems.append(
-                    Problem(rule.source, rule.line, rule.id, f"duplicate rule id (first defined at {first.source}:{first.line})")
+                    Problem(
+                        rule.source,
+                        rule.line,
+                        rule.id,
+                        f"duplicate rule id (first defined at {first.source}:{first.line})",
+                    )
                 )
                 continue
             seen[rule.id] = Problem(rule.source, rule.line, rule.id, "")
@@ -198,7 +203,9 @@ def _load_file(path: Path, text: str, policy: dict[str, dict[str, Any]]):  # typ
             if err["loc"] and err["loc"][0] == "rules" and len(err["loc"]) > 2:
                 continue
             loc = ".".join(str(p) for p in err["loc"])
-            yield Problem(source, _line_at(data, loc) if isinstance(data, CommentedMap) else 1, None, f"{loc}: {err['msg']}")
+            yield Problem(
+                source, _line_at(data, loc) if isinstance(data, CommentedMap) else 1, None, f"{loc}: {err['msg']}"
+            )
         if not isinstance(data, CommentedMap) or not isinstance(data.get("rules"), CommentedSeq):
             return
     area = data.get("area") if isinstance(data.get("area"), str) else "unknown"
@@ -237,11 +244,13 @@ def _load_rule(source: str, node: Any, area: str, policy: dict[str, dict[str, An
         names = ", ".join(sorted(TEMPLATES))
         yield Problem(source, _line_at(node, "check"), raw.id, f"check must name exactly one template ({names})")
         return
-    (template_name, body), = raw.check.items()
+    ((template_name, body),) = raw.check.items()
     template = TEMPLATES.get(template_name)
     if template is None:
         names = ", ".join(sorted(TEMPLATES))
-        yield Problem(source, _line_at(node, "check"), raw.id, f"unknown check template {template_name!r} (known: {names})")
+        yield Problem(
+            source, _line_at(node, "check"), raw.id, f"unknown check template {template_name!r} (known: {names})"
+        )
         return
     check = None
     try:

@@ -215,9 +215,7 @@ class Within(Template):
     def resolve(self, spec: WithinSpec, resolver: Resolver) -> WithinCheck:
         base = "check.within"
         trigger = resolver.pattern(spec.trigger, "trigger", f"{base}.trigger")
-        expect = resolver.pattern(
-            spec.expect, "expect", f"{base}.expect", others={"trigger": trigger.model}
-        )
+        expect = resolver.pattern(spec.expect, "expect", f"{base}.expect", others={"trigger": trigger.model})
         if not expect.match:
             raise RuleError("expect needs a 'match:' joining it to the trigger", f"{base}.expect.match")
         resolver.other_field(expect, trigger, f"{base}.expect.match")

@@ -1,0 +1,306 @@
+"""The `auditor` command line: thin wrappers that parse options, call the library and print."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.orm import Session
+
+from auditor import __version__
+from auditor.config import DEFAULT_REPORTS, default_policy_path, default_rules_path
+from auditor.engine.evaluate import default_jobs
+from auditor.findings.query import NoSweepError, list_findings
+from auditor.rulebook import Rulebook, RulebookError, load_policy, load_rulebook
+from auditor.store import database_url, open_database
+
+console = Console()
+err_console = Console(stderr=True)
+
+db_option = click.option(
+    "--db", "db_url", metavar="URL", help="Database URL (default: $AUDITOR_DATABASE_URL or sqlite:///auditor.db)."
+)
+rules_option = click.option(
+    "--rules",
+    "rules_paths",
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="Rule file or folder (repeatable; default: ./rules).",
+)
+policy_option = click.option(
+    "--policy",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Policy file with per-rule param overrides (default: ./policy.yml if present).",
+)
+
+
+def _load_rules(paths: tuple[Path, ...], policy: Path | None) -> Rulebook:
+    book = load_rulebook(list(paths) or [default_rules_path()], load_policy(policy or default_policy_path()))
+    if book.problems:
+        raise RulebookError(book.problems)
+    return book
+
+
+@click.group()
+@click.version_option(__version__, prog_name="auditor")
+def main() -> None:
+    """Audit a sales organisation's activity facts against declarative process rules."""
+
+
+# ---------------------------------------------------------------- ingest
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--kind", help="Fact kind of CSV files (default: from the file name, e.g. coaching_session.csv).")
+@db_option
+def ingest(paths: tuple[Path, ...], kind: str | None, db_url: str | None) -> None:
+    """Load CSV or JSONL files of facts; bad rows are rejected with file, line and reason."""
+    from auditor.ingest import SourceError, ingest_file
+
+    engine = open_database(db_url)
+    table = Table(title="Ingest")
+    for name in ("file", "read", "loaded", "unchanged", "updated", "rejected"):
+        table.add_column(name, justify="left" if name == "file" else "right")
+    failed = False
+    for path in paths:
+        with Session(engine) as session:
+            try:
+                result = ingest_file(session, path, kind)
+            except SourceError as exc:
+                err_console.print(f"[red]error:[/red] {exc}")
+                failed = True
+                continue
+        table.add_row(
+            str(path),
+            *(str(n) for n in (result.read, result.loaded, result.unchanged, result.updated, result.rejected)),
+        )
+        for reject in result.rejects[:20]:
+            err_console.print(
+                f"[yellow]rejected[/yellow] {reject.source}:{reject.line}: {reject.reason}", highlight=False
+            )
+        if result.rejected > 20:
+            err_console.print(
+                f"... and {result.rejected - 20} more rejected rows in {path} (stored in the rejects table)"
+            )
+    console.print(table)
+    if failed:
+        sys.exit(2)
+
+
+# ---------------------------------------------------------------- sweep
+
+
+@main.command()
+@click.option(
+    "--as-of",
+    "as_of",
+    required=True,
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="Judge the data as of the end of this day.",
+)
+@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), help="First day judged (default: the earliest fact).")
+@click.option(
+    "--jobs", type=int, default=None, help="Worker processes (default: number of cores; 0 = in this process)."
+)
+@rules_option
+@policy_option
+@db_option
+def sweep(
+    as_of: Any, since: Any, jobs: int | None, rules_paths: tuple[Path, ...], policy: Path | None, db_url: str | None
+) -> None:
+    """Evaluate every rule as of a day and store the findings."""
+    from auditor.engine.sweep import run_sweep
+
+    book = _load_rules(rules_paths, policy)
+    engine = open_database(db_url)
+    summary = run_sweep(
+        engine,
+        book.rules,
+        as_of.date(),
+        since.date() if since else None,
+        jobs=default_jobs() if jobs is None else jobs,
+        rules_digest=book.digest,
+    )
+    _print_sweep(summary)
+    if summary.errors:
+        sys.exit(3)
+
+
+def _print_sweep(summary: Any) -> None:
+    window = summary.window
+    table = Table(
+        title=f"Sweep {summary.sweep_id}: as of {window.as_of}, judged from {window.since}, {summary.facts} facts"
+    )
+    for name in ("rule", "area", "severity", "title", "checked", "findings"):
+        table.add_column(name, justify="right" if name in ("checked", "findings") else "left")
+    for row in summary.rows:
+        table.add_row(
+            row["rule_id"], row["area"], row["severity"], row["title"], str(row["checked"]), str(row["findings"])
+        )
+    console.print(table)
+    console.print(f"{summary.findings} findings.")
+    for error in summary.errors:
+        err_console.print(
+            f"[red]engine error[/red] {error['rule_id']} ({len(error['subjects'])} subjects): {error['error']}"
+        )
+
+
+# ---------------------------------------------------------------- findings
+
+
+@main.group()
+def findings() -> None:
+    """Inspect findings."""
+
+
+@findings.command("list")
+@click.option("--sweep", "sweep_id", type=int, help="Sweep id (default: the latest).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+@db_option
+def findings_list(sweep_id: int | None, fmt: str, db_url: str | None) -> None:
+    """List a sweep's findings, most severe first (all of them, no paging)."""
+    try:
+        sweep_row, rows = list_findings(open_database(db_url), sweep_id)
+    except NoSweepError as exc:
+        raise click.ClickException(str(exc)) from None
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    if fmt == "csv":
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else ["key"])
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({**row, "evidence": " ".join(map(str, row["evidence"]))})
+        return
+    table = Table(title=f"Findings of sweep {sweep_row.id} (as of {sweep_row.as_of})")
+    for name in ("severity", "rule", "subject", "period", "message"):
+        table.add_column(name)
+    for row in rows:
+        table.add_row(row["severity"], row["rule_id"], row["subject"], row["occurrence"], row["message"])
+    console.print(table)
+
+
+# ---------------------------------------------------------------- report
+
+
+@main.command()
+@click.option("--sweep", "sweep_id", type=int, help="Sweep id (default: the latest).")
+@click.option(
+    "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_REPORTS, show_default=True
+)
+@db_option
+def report(sweep_id: int | None, out_dir: Path, db_url: str | None) -> None:
+    """Write the HTML report of a sweep to <out>/<sweep>/index.html."""
+    from auditor.report import write_html_report
+
+    try:
+        path = write_html_report(open_database(db_url), out_dir, sweep_id)
+    except NoSweepError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Report written to {path}")
+
+
+# ---------------------------------------------------------------- rules
+
+
+@main.group()
+def rules() -> None:
+    """Work with rule files: list, check, test."""
+
+
+@rules.command("list")
+@rules_option
+@policy_option
+def rules_list(rules_paths: tuple[Path, ...], policy: Path | None) -> None:
+    """List the rules: id, area, severity, title."""
+    book = _load_rules(rules_paths, policy)
+    table = Table()
+    for name in ("id", "area", "severity", "template", "title"):
+        table.add_column(name)
+    for rule in sorted(book.rules, key=lambda r: (r.area, r.id)):
+        table.add_row(rule.id, rule.area, rule.severity, rule.template, rule.title)
+    console.print(table)
+
+
+@rules.command("check")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@policy_option
+def rules_check(paths: tuple[Path, ...], policy: Path | None) -> None:
+    """Validate rule files; every problem is printed with file, line and rule id."""
+    book = load_rulebook(list(paths) or [default_rules_path()], load_policy(policy or default_policy_path()))
+    for problem in book.problems:
+        click.echo(str(problem), err=True)
+    if book.problems:
+        click.echo(f"{len(book.problems)} problem(s) in the rules.", err=True)
+        sys.exit(1)
+    click.echo(f"{len(book.rules)} rules OK.")
+
+
+@rules.command("test")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@rules_option
+def rules_test(paths: tuple[Path, ...], rules_paths: tuple[Path, ...]) -> None:
+    """Run rule test cases (default: rules/tests/) through the engine and the reference evaluator."""
+    from auditor.rulebook.testing import run_rule_tests
+
+    book = _load_rules(rules_paths, None)
+    results = run_rule_tests(book.rules, list(paths) or [default_rules_path()])
+    failed = 0
+    for result in results:
+        status = "PASS" if result.passed else "FAIL"
+        click.echo(f"{status} {result.rule_id}::{result.name}")
+        if not result.passed:
+            failed += 1
+            click.echo(result.diff())
+    click.echo(f"{len(results) - failed} passed, {failed} failed")
+    if failed or not results:
+        sys.exit(1)
+
+
+# ---------------------------------------------------------------- synth and demo
+
+
+@main.command()
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--reps", type=int, default=20, show_default=True, help="Number of sales people.")
+@click.option("--months", type=int, default=6, show_default=True, help="Whole months of activity.")
+def synth(out_dir: Path, seed: int, reps: int, months: int) -> None:
+    """Write a synthetic organisation's facts (one CSV per kind) and the ground truth of injected deviations."""
+    from auditor.synth import generate
+
+    result = generate(out_dir, seed=seed, reps=reps, months=months)
+    click.echo(
+        f"Wrote {result.facts} facts in {len(result.files)} files to {out_dir}; "
+        f"{len(result.truth)} injected deviations in {out_dir / 'ground_truth.json'}; "
+        f"sweep with --since {result.since} --as-of {result.as_of}"
+    )
+
+
+@main.command()
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("demo"),
+    show_default=True,
+    help="Folder for the demo's data and database (recreated).",
+)
+@click.option(
+    "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_REPORTS, show_default=True
+)
+@click.option("--seed", type=int, default=7, show_default=True)
+def demo(workdir: Path, out_dir: Path, seed: int) -> None:
+    """Synthesize a small organisation, ingest it, sweep it and write the report."""
+    from auditor.demo import run_demo
+
+    result = run_demo(workdir, out_dir, seed=seed, echo=click.echo)
+    click.echo("")
+    click.echo(f"Report: {result.report.resolve()}")
+    click.echo(f"Explore: auditor findings list --db {database_url(result.db_url)}")

@@ -1,0 +1,22 @@
+"""Settings shared by the CLI commands: where the rules, policy and reports live."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def default_rules_path() -> Path:
+    """`./rules` when present, else the catalog shipped beside the package."""
+    local = Path("rules")
+    return local if local.is_dir() else PROJECT_ROOT / "rules"
+
+
+def default_policy_path() -> Path | None:
+    """`./policy.yml` when present."""
+    local = Path("policy.yml")
+    return local if local.exists() else None
+
+
+DEFAULT_REPORTS = Path("reports")
