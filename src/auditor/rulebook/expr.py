@@ -202,9 +202,19 @@ def parse(text: str, scope: Scope) -> Expr:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as exc:
         raise ExprError(f"syntax error: {exc.msg}", exc.offset) from None
+    _refuse_private_names(tree)
     expr = _Converter(scope).convert(tree.body)
     TypeChecker(scope).check_condition(expr)
     return expr
+
+
+def _refuse_private_names(tree: ast.AST) -> None:
+    """Names and attributes starting with '_' (``__import__``, ``__class__``) are refused wherever they appear."""
+    for node in ast.walk(tree):
+        name = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else None
+        if name is not None and name.startswith("_"):
+            what = "name" if isinstance(node, ast.Name) else "attribute"
+            raise ExprError(f"{what} {name!r} is not allowed (names may not start with '_')", node.col_offset + 1)
 
 
 def parse_value(text: str | int | float, scope: Scope) -> Expr:
@@ -215,6 +225,7 @@ def parse_value(text: str | int | float, scope: Scope) -> Expr:
         tree = ast.parse(str(text).strip(), mode="eval")
     except SyntaxError as exc:
         raise ExprError(f"syntax error: {exc.msg}", exc.offset) from None
+    _refuse_private_names(tree)
     expr = _Converter(scope).convert(tree.body)
     TypeChecker(scope).infer(expr)
     return expr

@@ -75,7 +75,7 @@ class CaseResult:
         return "\n".join(lines)
 
 
-def test_files(paths: list[Path]) -> list[Path]:
+def rule_test_files(paths: list[Path]) -> list[Path]:
     """Rule test files under the given paths (a catalog dir means its `tests/` folder)."""
     out: list[Path] = []
     for path in paths:
@@ -125,7 +125,7 @@ def run_rule_tests(rules: list[Rule], paths: list[Path]) -> list[CaseResult]:
     """Run every case of every test file; a file for an unknown rule is an error result."""
     by_id = {r.id: r for r in rules}
     results: list[CaseResult] = []
-    for path in test_files(paths):
+    for path in rule_test_files(paths):
         spec = load_test_file(path)
         rule = by_id.get(spec.rule)
         if rule is None:

@@ -1,0 +1,127 @@
+"""Ingest: good rows load, bad rows are rejected with line and reason, reloading adds nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from auditor.ingest import SourceError, ingest_file
+from auditor.store import open_database
+from auditor.store.models import FactRow, IngestBatch, Reject
+
+HEADER = "opportunity_id,stage,at,owner_id\n"
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _count(engine, *where) -> int:  # type: ignore[no-untyped-def]
+    with Session(engine) as session:
+        return session.execute(select(func.count()).select_from(FactRow).where(*where)).scalar_one()
+
+
+def test_bad_rows_are_rejected_with_line_and_reason_and_good_rows_load(tmp_path: Path, db_url: str) -> None:
+    path = _write(
+        tmp_path / "opportunity_stage.csv",
+        HEADER
+        + "O1,contact,2026-01-02T09:00:00,P1\n"  # line 2: good
+        + "O1,qualification,2026-13-45,P1\n"  # line 3: malformed date
+        + "O2,shaking_hands,2026-01-03,P1\n"  # line 4: unknown stage
+        + "O3,proposal,2026-01-04,\n"  # line 5: missing required owner_id
+        + "O4,deal,2026-01-05T10:00:00+02:00,P2\n",  # line 6: good
+    )
+    engine = open_database(db_url)
+    with Session(engine) as session:
+        result = ingest_file(session, path)
+    assert (result.read, result.loaded, result.rejected) == (5, 2, 3)
+    reasons = {r.line: r.reason for r in result.rejects}
+    assert set(reasons) == {3, 4, 5}
+    assert "field 'at'" in reasons[3] and "2026-13-45" in reasons[3]
+    assert "field 'stage'" in reasons[4] and "shaking_hands" in reasons[4]
+    assert "field 'owner_id'" in reasons[5] and "required" in reasons[5]
+    with Session(engine) as session:
+        stored = session.execute(select(Reject.line, Reject.source, Reject.raw).order_by(Reject.line)).all()
+    assert [(line, source) for line, source, _ in stored] == [(3, str(path)), (4, str(path)), (5, str(path))]
+    assert stored[1].raw == "O2,shaking_hands,2026-01-03,P1"
+    assert _count(engine) == 2
+
+
+def test_offsets_are_normalised_to_utc(tmp_path: Path, db_url: str) -> None:
+    path = _write(tmp_path / "opportunity_stage.csv", HEADER + "O4,deal,2026-01-05T10:00:00+02:00,P2\n")
+    engine = open_database(db_url)
+    with Session(engine) as session:
+        ingest_file(session, path)
+        row = session.execute(select(FactRow)).scalar_one()
+    assert row.payload["at"] == "2026-01-05T08:00:00"
+
+
+def test_loading_the_same_file_twice_adds_nothing(tmp_path: Path, db_url: str) -> None:
+    path = _write(tmp_path / "opportunity_stage.csv", HEADER + "O1,contact,2026-01-02,P1\nO1,proposal,2026-01-09,P1\n")
+    engine = open_database(db_url)
+    with Session(engine) as session:
+        first = ingest_file(session, path)
+    with Session(engine) as session:
+        second = ingest_file(session, path)
+    assert (first.loaded, second.loaded, second.unchanged) == (2, 0, 2)
+    assert _count(engine) == 2
+    with Session(engine) as session:
+        assert session.execute(select(func.count()).select_from(IngestBatch)).scalar_one() == 2
+
+
+def test_corrected_row_updates_and_keeps_the_old_version(tmp_path: Path, db_url: str) -> None:
+    header = "id,manager_id,rep_id,at,plan_documented\n"
+    engine = open_database(db_url)
+    first = _write(tmp_path / "coaching_session.csv", header + "C1,M1,P1,2026-01-05T10:00:00,false\n")
+    with Session(engine) as session:
+        ingest_file(session, first)
+    fixed = _write(tmp_path / "coaching_session.csv", header + "C1,M1,P1,2026-01-05T10:00:00,true\n")
+    with Session(engine) as session:
+        result = ingest_file(session, fixed)
+    assert (result.loaded, result.updated) == (0, 1)
+    with Session(engine) as session:
+        versions = session.execute(select(FactRow.version, FactRow.current, FactRow.payload).order_by(FactRow.version)).all()
+    assert [(v, c, p["plan_documented"]) for v, c, p in versions] == [(1, False, False), (2, True, True)]
+
+
+def test_jsonl_with_kind_per_line(tmp_path: Path, db_url: str) -> None:
+    path = _write(
+        tmp_path / "facts.jsonl",
+        '{"kind": "mystery_shop", "id": "MS1", "subject_id": "P1", "at": "2026-01-05", "score": 80,'
+        ' "badge_worn": true, "visiting_card_given": true, "brochure_current": true}\n'
+        '{"kind": "mystery_shop", "id": "MS2", "subject_id": "P1", "at": "2026-01-05", "score": 140,'
+        ' "badge_worn": true, "visiting_card_given": true, "brochure_current": true}\n'
+        "not json\n"
+        '{"kind": "no_such_kind", "id": "X"}\n'
+        '{"kind": "mystery_shop", "id": "MS3", "subject_id": "P1", "at": "2026-01-05", "score": 80,'
+        ' "badge_worn": true, "visiting_card_given": true, "brochure_current": true, "colour": "red"}\n',
+    )
+    engine = open_database(db_url)
+    with Session(engine) as session:
+        result = ingest_file(session, path)
+    reasons = {r.line: r.reason for r in result.rejects}
+    assert result.loaded == 1
+    assert "field 'score'" in reasons[2] and "100" in reasons[2]
+    assert "invalid JSON" in reasons[3]
+    assert "unknown fact kind 'no_such_kind'" in reasons[4]
+    assert "field 'colour': unknown field" in reasons[5]
+
+
+def test_csv_kind_must_be_known(tmp_path: Path, db_url: str) -> None:
+    path = _write(tmp_path / "stuff.csv", "a,b\n1,2\n")
+    engine = open_database(db_url)
+    with Session(engine) as session, pytest.raises(SourceError, match="--kind"):
+        ingest_file(session, path)
+
+
+def test_ragged_csv_row_is_rejected(tmp_path: Path, db_url: str) -> None:
+    path = _write(tmp_path / "opportunity_stage.csv", HEADER + "O1,contact,2026-01-02,P1,extra\nO2,contact,2026-01-02,P1\n")
+    engine = open_database(db_url)
+    with Session(engine) as session:
+        result = ingest_file(session, path)
+    assert result.loaded == 1
+    assert result.rejects[0].line == 2 and "5 values" in result.rejects[0].reason
