@@ -90,6 +90,20 @@ _NEGATE = {"<": ">=", "<=": ">", ">": "<=", ">=": "<", "==": "!=", "!=": "=="}
 _DURABLE_CMP = {"<": "$lt", "<=": "$lte", ">": "$gt", ">=": "$gte", "!=": "$neq"}
 
 
+def conjunction(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """`$and` of conditions, flattened, with every `$or` placed last.
+
+    durable_rules 2.0.28 ignores a join condition (a reference to another
+    alias, e.g. the sweep's `since`) that follows an `$or` inside an `$and`;
+    constants and `$m` references are unaffected. With the `$or` members last
+    the result is exact (tests/test_durable_quirks.py pins this down).
+    """
+    flat: list[dict[str, Any]] = []
+    for item in items:
+        flat.extend(item["$and"] if set(item) == {"$and"} else [item])
+    return {"$and": [i for i in flat if "$or" not in i] + [i for i in flat if "$or" in i]}
+
+
 def _is_own_field(node: ex.Expr, current: str) -> bool:
     return isinstance(node, ex.FieldRef) and node.alias in (None, current)
 
@@ -112,7 +126,7 @@ def compile_condition(node: ex.Expr, current: str, negate: bool = False) -> dict
                         "an 'or' may not refer to another fact or the sweep (durable_rules cannot join "
                         "inside $or); split the rule or move the condition"
                     )
-        return {"$and" if conjunctive else "$or": items}
+        return conjunction(items) if conjunctive else {"$or": items}
     if isinstance(node, ex.FieldRef):  # a bare boolean field
         return {encoded_name(node.name): not negate}
     if isinstance(node, ex.In):
@@ -122,7 +136,7 @@ def compile_condition(node: ex.Expr, current: str, negate: bool = False) -> dict
         negated = node.negated != negate
         options = [encode_value(v) for v in node.options]
         if negated:
-            return {"$and": [{"$neq": {name: v}} for v in options]} if options else {"$ex": {name: 1}}
+            return conjunction([{"$neq": {name: v}} for v in options]) if options else {"$ex": {name: 1}}
         return {"$or": [{name: v} for v in options]} if options else {"$nex": {"_never_": 1}}
     if isinstance(node, ex.Compare):
         op, left, right = node.op, node.left, node.right
@@ -150,7 +164,7 @@ def _pattern_condition(pattern: Pattern, alias: str, *extra: dict[str, Any]) -> 
     if pattern.where is not None:
         parts.append(compile_condition(pattern.where, alias))
     parts.extend(extra)
-    return {"$and": parts}
+    return conjunction(parts)
 
 
 def _in_window(alias_field: str = "_at") -> list[dict[str, Any]]:

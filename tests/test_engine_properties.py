@@ -1,0 +1,143 @@
+"""Property tests: on random fact sets the durable_rules engine and the reference evaluator agree exactly.
+
+Times are drawn from a small grid around the boundaries that matter (equal
+timestamps, exactly-at-deadline, one second past, month edges), partitions
+vary in size, facts go missing, and the same key appears many times.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from auditor.engine.evaluate import evaluate
+from auditor.engine.facts import EngineFact
+from auditor.engine.reference import reference_evaluate
+from auditor.engine.window import SweepWindow
+from auditor.facts import parse_fact
+from auditor.rulebook import load_rulebook
+
+from .conftest import RULES
+
+EXAMPLES = int(os.environ.get("AUDITOR_PROPERTY_EXAMPLES", "200"))
+PROFILE = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+BOOK = load_rulebook([RULES])
+BASE = datetime(2026, 1, 1)
+
+# Moments near interesting boundaries: midnight, month ends, +14 days, +/- 1 second.
+offsets = st.sampled_from([0, 1, 3600, 86399, 86400, 14 * 86400, 14 * 86400 + 1, 30 * 86400, 31 * 86400 - 60, 59 * 86400])
+moments = st.builds(lambda d, o: BASE + timedelta(days=d, seconds=o), st.integers(0, 80), offsets)
+days = st.builds(lambda d: (BASE + timedelta(days=d)).date(), st.integers(-40, 90))
+
+
+def _facts(raw: list[dict[str, Any]]) -> list[EngineFact]:
+    """Validate and keep the first fact per natural id (as ingest would)."""
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for index, item in enumerate(raw, start=1):
+        fact = parse_fact(item)
+        key = (fact.kind, fact.natural_id())
+        if key not in seen:
+            seen.add(key)
+            out.append(EngineFact.from_model(index, fact))
+    return out
+
+
+def _agree(rule_id: str, facts: list[EngineFact], as_of: date, since: date) -> None:
+    rule = BOOK.by_id(rule_id)
+    since = min(since, as_of)
+    window = SweepWindow(as_of=as_of, since=since)
+    engine = evaluate([rule], facts, window, jobs=0)
+    assert engine.errors == []
+    reference = reference_evaluate([rule], facts, as_of, since)
+    assert [(f.key, f.evidence) for f in engine.findings] == [(f.key, f.evidence) for f in reference.findings]
+    assert engine.outcomes[rule_id].checked == reference.checked[rule_id]
+
+
+request_ids = st.sampled_from([f"R{i}" for i in range(12)])
+
+
+@PROFILE
+@given(
+    requests=st.lists(st.tuples(request_ids, st.sampled_from(["sales_kit", "promotion"]), moments), max_size=30),
+    deliveries=st.lists(st.tuples(request_ids, moments, st.sampled_from([None, 0, 1, -1, 3600])), max_size=30),
+    as_of=days,
+    since=days,
+)
+def test_within_agrees(requests, deliveries, as_of, since) -> None:  # type: ignore[no-untyped-def]
+    raw = []
+    times = {}
+    for rid, category, at in requests:
+        times.setdefault(rid, at)
+        raw.append({"kind": "material_request", "id": rid, "category": category, "item": "kit", "requested_by": "P", "requested_at": at, "quantity": 1})
+    for rid, at, relative in deliveries:
+        # Many deliveries land exactly on, just before or just after the 14-day deadline.
+        when = at if relative is None or rid not in times else times[rid] + timedelta(days=14, seconds=relative)
+        raw.append({"kind": "material_delivery", "request_id": rid, "delivered_at": when, "quantity": 1})
+    _agree("MAT-001", _facts(raw), as_of, since)
+
+
+stages = st.sampled_from(["contact", "identification", "qualification", "proposal", "negotiation", "deal", "lost"])
+
+
+@PROFILE
+@given(
+    rows=st.lists(st.tuples(st.sampled_from([f"O{i}" for i in range(10)]), stages, moments), max_size=50),
+    as_of=days,
+    since=days,
+)
+def test_requires_before_agrees(rows, as_of, since) -> None:  # type: ignore[no-untyped-def]
+    raw = [{"kind": "opportunity_stage", "opportunity_id": o, "stage": s, "at": at, "owner_id": "P"} for o, s, at in rows]
+    _agree("STG-001", _facts(raw), as_of, since)
+
+
+people = st.sampled_from([f"P{i}" for i in range(8)])
+
+
+@PROFILE
+@given(
+    members=st.lists(
+        st.tuples(people, st.sampled_from(["sales_person", "team_leader", "partner"]), days, st.one_of(st.none(), days)),
+        max_size=8,
+    ),
+    sessions=st.lists(st.tuples(st.sampled_from([f"C{i}" for i in range(40)]), people, moments), max_size=40),
+    as_of=days,
+    since=days,
+)
+def test_cadence_agrees(members, sessions, as_of, since) -> None:  # type: ignore[no-untyped-def]
+    raw: list[dict[str, Any]] = []
+    for pid, role, joined, left in members:
+        if left is not None and left < joined:
+            left = None
+        raw.append({"kind": "person", "id": pid, "name": pid, "role": role, "joined_on": joined, "left_on": left})
+    for cid, pid, at in sessions:
+        raw.append({"kind": "coaching_session", "id": cid, "manager_id": "M", "rep_id": pid, "at": at, "plan_documented": True})
+    _agree("COA-001", _facts(raw), as_of, since)
+
+
+@PROFILE
+@given(
+    shops=st.lists(
+        st.tuples(
+            st.sampled_from([f"S{i}" for i in range(20)]),
+            moments,
+            st.sampled_from([0, 50, 69, 69.99, 70, 70.01, 100]),
+            st.booleans(),
+            st.booleans(),
+            st.booleans(),
+        ),
+        max_size=30,
+    ),
+    as_of=days,
+    since=days,
+)
+def test_threshold_agrees(shops, as_of, since) -> None:  # type: ignore[no-untyped-def]
+    raw = [
+        {"kind": "mystery_shop", "id": sid, "subject_id": "P", "at": at, "score": score, "badge_worn": badge, "visiting_card_given": card, "brochure_current": brochure}
+        for sid, at, score, badge, card, brochure in shops
+    ]
+    _agree("REP-001", _facts(raw), as_of, since)
