@@ -458,20 +458,21 @@ class WithinRule(CompiledRule):
             }
             if late_facts:
                 context["status"] = "late"
-                context["late_days"] = _days(epoch(late_facts[0].values[self.check.expect.at]) - deadline)
+                context["late_days"] = _calendar_days(context["deadline"], late_facts[0].values[self.check.expect.at])
                 context["overdue_days"] = context["late_days"]
                 evidence.append(late_facts[0])
             else:
                 context["status"] = "missing"
-                context["overdue_days"] = _days(as_of - deadline)
+                context["overdue_days"] = _calendar_days(context["deadline"], self.window.as_of)
                 context["late_days"] = None
             findings.append(self._finding(subject, "", evidence, context))
         return ChunkOutcome(findings, checked)
 
 
-def _days(seconds: float) -> int:
-    """Whole days, rounded up: 1 second late is 1 day late."""
-    return max(1, -int(-seconds // 86400))
+def _calendar_days(deadline: datetime, later: date | datetime) -> int:
+    """Calendar days from the deadline's day to a later day; at least 1 (late the same day is 1 day late)."""
+    later_day = later.date() if isinstance(later, datetime) else later
+    return max(1, (later_day - deadline.date()).days)
 
 
 class RequiresBeforeRule(CompiledRule):
