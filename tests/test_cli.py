@@ -43,7 +43,20 @@ def test_ingest_sweep_list_report(org: list[str], db_url: str, tmp_path: Path) -
     result = runner.invoke(main, ["ingest", *org, "--db", db_url])
     assert result.exit_code == 0, result.output
     result = runner.invoke(
-        main, ["sweep", "--as-of", "2026-01-31", "--since", "2026-01-01", "--rules", str(RULES), "--db", db_url, "--jobs", "0"]
+        main,
+        [
+            "sweep",
+            "--as-of",
+            "2026-01-31",
+            "--since",
+            "2026-01-01",
+            "--rules",
+            str(RULES),
+            "--db",
+            db_url,
+            "--jobs",
+            "0",
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "4 findings" in result.output

@@ -29,7 +29,9 @@ BOOK = load_rulebook([RULES])
 BASE = datetime(2026, 1, 1)
 
 # Moments near interesting boundaries: midnight, month ends, +14 days, +/- 1 second.
-offsets = st.sampled_from([0, 1, 3600, 86399, 86400, 14 * 86400, 14 * 86400 + 1, 30 * 86400, 31 * 86400 - 60, 59 * 86400])
+offsets = st.sampled_from(
+    [0, 1, 3600, 86399, 86400, 14 * 86400, 14 * 86400 + 1, 30 * 86400, 31 * 86400 - 60, 59 * 86400]
+)
 moments = st.builds(lambda d, o: BASE + timedelta(days=d, seconds=o), st.integers(0, 80), offsets)
 days = st.builds(lambda d: (BASE + timedelta(days=d)).date(), st.integers(-40, 90))
 
@@ -73,7 +75,17 @@ def test_within_agrees(requests, deliveries, as_of, since) -> None:  # type: ign
     times = {}
     for rid, category, at in requests:
         times.setdefault(rid, at)
-        raw.append({"kind": "material_request", "id": rid, "category": category, "item": "kit", "requested_by": "P", "requested_at": at, "quantity": 1})
+        raw.append(
+            {
+                "kind": "material_request",
+                "id": rid,
+                "category": category,
+                "item": "kit",
+                "requested_by": "P",
+                "requested_at": at,
+                "quantity": 1,
+            }
+        )
     for rid, at, relative in deliveries:
         # Many deliveries land exactly on, just before or just after the 14-day deadline.
         when = at if relative is None or rid not in times else times[rid] + timedelta(days=14, seconds=relative)
@@ -91,7 +103,9 @@ stages = st.sampled_from(["contact", "identification", "qualification", "proposa
     since=days,
 )
 def test_requires_before_agrees(rows, as_of, since) -> None:  # type: ignore[no-untyped-def]
-    raw = [{"kind": "opportunity_stage", "opportunity_id": o, "stage": s, "at": at, "owner_id": "P"} for o, s, at in rows]
+    raw = [
+        {"kind": "opportunity_stage", "opportunity_id": o, "stage": s, "at": at, "owner_id": "P"} for o, s, at in rows
+    ]
     _agree("STG-001", _facts(raw), as_of, since)
 
 
@@ -101,7 +115,9 @@ people = st.sampled_from([f"P{i}" for i in range(8)])
 @PROFILE
 @given(
     members=st.lists(
-        st.tuples(people, st.sampled_from(["sales_person", "team_leader", "partner"]), days, st.one_of(st.none(), days)),
+        st.tuples(
+            people, st.sampled_from(["sales_person", "team_leader", "partner"]), days, st.one_of(st.none(), days)
+        ),
         max_size=8,
     ),
     sessions=st.lists(st.tuples(st.sampled_from([f"C{i}" for i in range(40)]), people, moments), max_size=40),
@@ -115,7 +131,9 @@ def test_cadence_agrees(members, sessions, as_of, since) -> None:  # type: ignor
             left = None
         raw.append({"kind": "person", "id": pid, "name": pid, "role": role, "joined_on": joined, "left_on": left})
     for cid, pid, at in sessions:
-        raw.append({"kind": "coaching_session", "id": cid, "manager_id": "M", "rep_id": pid, "at": at, "plan_documented": True})
+        raw.append(
+            {"kind": "coaching_session", "id": cid, "manager_id": "M", "rep_id": pid, "at": at, "plan_documented": True}
+        )
     _agree("COA-001", _facts(raw), as_of, since)
 
 
@@ -137,7 +155,16 @@ def test_cadence_agrees(members, sessions, as_of, since) -> None:  # type: ignor
 )
 def test_threshold_agrees(shops, as_of, since) -> None:  # type: ignore[no-untyped-def]
     raw = [
-        {"kind": "mystery_shop", "id": sid, "subject_id": "P", "at": at, "score": score, "badge_worn": badge, "visiting_card_given": card, "brochure_current": brochure}
+        {
+            "kind": "mystery_shop",
+            "id": sid,
+            "subject_id": "P",
+            "at": at,
+            "score": score,
+            "badge_worn": badge,
+            "visiting_card_given": card,
+            "brochure_current": brochure,
+        }
         for sid, at, score, badge, card, brochure in shops
     ]
     _agree("REP-001", _facts(raw), as_of, since)

@@ -84,7 +84,9 @@ def test_corrected_row_updates_and_keeps_the_old_version(tmp_path: Path, db_url:
         result = ingest_file(session, fixed)
     assert (result.loaded, result.updated) == (0, 1)
     with Session(engine) as session:
-        versions = session.execute(select(FactRow.version, FactRow.current, FactRow.payload).order_by(FactRow.version)).all()
+        versions = session.execute(
+            select(FactRow.version, FactRow.current, FactRow.payload).order_by(FactRow.version)
+        ).all()
     assert [(v, c, p["plan_documented"]) for v, c, p in versions] == [(1, False, False), (2, True, True)]
 
 
@@ -119,7 +121,9 @@ def test_csv_kind_must_be_known(tmp_path: Path, db_url: str) -> None:
 
 
 def test_ragged_csv_row_is_rejected(tmp_path: Path, db_url: str) -> None:
-    path = _write(tmp_path / "opportunity_stage.csv", HEADER + "O1,contact,2026-01-02,P1,extra\nO2,contact,2026-01-02,P1\n")
+    path = _write(
+        tmp_path / "opportunity_stage.csv", HEADER + "O1,contact,2026-01-02,P1,extra\nO2,contact,2026-01-02,P1\n"
+    )
     engine = open_database(db_url)
     with Session(engine) as session:
         result = ingest_file(session, path)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from auditor.rulebook import load_rulebook
-from auditor.rulebook.testing import load_test_file, run_case, rule_test_files
+from auditor.rulebook.testing import load_test_file, rule_test_files, run_case
 
 from .conftest import RULES
 

@@ -45,14 +45,28 @@ def _type_name(annotation: Any) -> str:
         return _type_name(rest[0]) if len(rest) == 1 else " or ".join(_type_name(a) for a in rest)
     if origin is dict:
         return "mapping"
-    names = {"str": "text", "int": "integer", "float": "number", "bool": "true/false", "datetime": "instant", "date": "day"}
+    names = {
+        "str": "text",
+        "int": "integer",
+        "float": "number",
+        "bool": "true/false",
+        "datetime": "instant",
+        "date": "day",
+    }
     return names.get(getattr(annotation, "__name__", str(annotation)), str(annotation))
 
 
 def _constraints(info: FieldInfo) -> str:
     parts = []
     for item in info.metadata:
-        for attr, label in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<"), ("min_length", "min length"), ("pattern", "pattern")):
+        for attr, label in (
+            ("ge", ">="),
+            ("gt", ">"),
+            ("le", "<="),
+            ("lt", "<"),
+            ("min_length", "min length"),
+            ("pattern", "pattern"),
+        ):
             value = getattr(item, attr, None)
             if value is not None:
                 parts.append(f"{label} `{value}`" if attr == "pattern" else f"{label} {value}")
@@ -64,7 +78,9 @@ def render() -> str:
     out = [HEADER]
     for kind, model in FACT_KINDS.items():
         out.append(f"\n## `{kind}`\n\n{(model.__doc__ or '').strip()}\n")
-        out.append(f"Natural key: {', '.join(f'`{k}`' for k in model.natural_key)} · time field: `{model.time_field}`\n")
+        out.append(
+            f"Natural key: {', '.join(f'`{k}`' for k in model.natural_key)} · time field: `{model.time_field}`\n"
+        )
         out.append("| field | type | required | notes |\n|---|---|---|---|")
         for name, info in model.model_fields.items():
             if name == "kind":
