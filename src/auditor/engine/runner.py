@@ -10,10 +10,12 @@ a task that fails twice becomes an engine error naming rule and subjects.
 
 from __future__ import annotations
 
+import faulthandler
 import hashlib
 import json
 import multiprocessing
 import os
+import signal
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -128,20 +130,31 @@ _WORKER_RULES: list[CompiledRule] = []
 
 def _init_worker(rules: list[Rule], window: SweepWindow) -> None:
     global _WORKER_RULES
+    faulthandler.disable()  # a crash is reported by the parent as an engine error, not as a dump
     _WORKER_RULES = [compile_rule(rule, window) for rule in rules]
 
 
 def _run_task(task: Task) -> list[ChunkOutcome]:
     compiled = _WORKER_RULES[task.rule_index]
-    crash_rule = os.environ.get("AUDITOR_TEST_CRASH_RULE")  # test hook: simulate a segfaulting worker
-    if crash_rule and compiled.rule.id == crash_rule:
-        crash_subject = os.environ.get("AUDITOR_TEST_CRASH_SUBJECT", "")
-        marker = os.environ.get("AUDITOR_TEST_CRASH_ONCE_FILE")
-        if crash_subject in task.subjects() and (marker is None or not os.path.exists(marker)):
-            if marker is not None:
-                open(marker, "w").close()
-            os._exit(139)
+    _maybe_crash(compiled, task)
     return [evaluator().evaluate(compiled, chunk) for chunk in task.chunks]
+
+
+def _maybe_crash(compiled: CompiledRule, task: Task) -> None:
+    """Fault injection for tests: segfault this worker on a given rule and subject.
+
+    AUDITOR_FAULT_RULE and AUDITOR_FAULT_SUBJECT select the task; with
+    AUDITOR_FAULT_ONCE_FILE set, only the first attempt crashes (the file marks it).
+    """
+    rule_id = os.environ.get("AUDITOR_FAULT_RULE")
+    if not rule_id or compiled.rule.id != rule_id or os.environ.get("AUDITOR_FAULT_SUBJECT") not in task.subjects():
+        return
+    marker = os.environ.get("AUDITOR_FAULT_ONCE_FILE")
+    if marker is not None:
+        if os.path.exists(marker):
+            return
+        open(marker, "w").close()
+    os.kill(os.getpid(), signal.SIGSEGV)
 
 
 def run_local(compiled: list[CompiledRule], tasks: Iterable[Task]) -> Iterator[TaskResult]:
