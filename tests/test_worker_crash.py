@@ -34,7 +34,9 @@ def _facts() -> list[EngineFact]:
             }
         )
         if i % 3:
-            raw.append({"kind": "material_delivery", "request_id": f"R{i}", "delivered_at": "2026-01-20", "quantity": 1})
+            raw.append(
+                {"kind": "material_delivery", "request_id": f"R{i}", "delivered_at": "2026-01-20", "quantity": 1}
+            )
         raw.append(
             {
                 "kind": "mystery_shop",
