@@ -17,7 +17,7 @@ from auditor import __version__
 from auditor.config import DEFAULT_REPORTS, default_policy_path, default_rules_path
 from auditor.engine.evaluate import default_jobs
 from auditor.findings.query import NoSweepError, list_findings
-from auditor.rulebook import Rulebook, RulebookError, load_policy, load_rulebook
+from auditor.rulebook import PolicyError, Rulebook, load_policy, load_rulebook
 from auditor.store import database_url, open_database
 
 console = Console()
@@ -36,14 +36,25 @@ rules_option = click.option(
 policy_option = click.option(
     "--policy",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Policy file with per-rule param overrides (default: ./policy.yml if present).",
+    help="Policy file (YAML or TOML): param overrides and holidays (default: ./policy.yml, policy.toml or auditor.toml).",
 )
 
 
+def _read_rules(paths: tuple[Path, ...], policy: Path | None) -> Rulebook:
+    try:
+        return load_rulebook(list(paths) or [default_rules_path()], load_policy(policy or default_policy_path()))
+    except PolicyError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
 def _load_rules(paths: tuple[Path, ...], policy: Path | None) -> Rulebook:
-    book = load_rulebook(list(paths) or [default_rules_path()], load_policy(policy or default_policy_path()))
+    """The rulebook, or exit 2 listing every problem (file, line, rule id)."""
+    book = _read_rules(paths, policy)
     if book.problems:
-        raise RulebookError(book.problems)
+        for problem in book.problems:
+            click.echo(str(problem), err=True)
+        click.echo(f"{len(book.problems)} problem(s) in the rules; run `auditor rules check`.", err=True)
+        sys.exit(2)
     return book
 
 
@@ -234,7 +245,7 @@ def rules_list(rules_paths: tuple[Path, ...], policy: Path | None) -> None:
 @policy_option
 def rules_check(paths: tuple[Path, ...], policy: Path | None) -> None:
     """Validate rule files; every problem is printed with file, line and rule id."""
-    book = load_rulebook(list(paths) or [default_rules_path()], load_policy(policy or default_policy_path()))
+    book = _read_rules(paths, policy)
     for problem in book.problems:
         click.echo(str(problem), err=True)
     if book.problems:
@@ -246,12 +257,15 @@ def rules_check(paths: tuple[Path, ...], policy: Path | None) -> None:
 @rules.command("test")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @rules_option
-def rules_test(paths: tuple[Path, ...], rules_paths: tuple[Path, ...]) -> None:
+@click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), help="Also write JUnit XML to this file.")
+def rules_test(paths: tuple[Path, ...], rules_paths: tuple[Path, ...], junit: Path | None) -> None:
     """Run rule test cases (default: rules/tests/) through the engine and the reference evaluator."""
-    from auditor.rulebook.testing import run_rule_tests
+    from auditor.rulebook.testing import run_rule_tests, write_junit
 
     book = _load_rules(rules_paths, None)
     results = run_rule_tests(book.rules, list(paths) or [default_rules_path()])
+    if junit is not None:
+        write_junit(results, junit)
     failed = 0
     for result in results:
         status = "PASS" if result.passed else "FAIL"

@@ -13,10 +13,15 @@ def default_rules_path() -> Path:
     return local if local.is_dir() else PROJECT_ROOT / "rules"
 
 
+POLICY_FILES = ("policy.yml", "policy.yaml", "policy.toml", "auditor.toml")
+
+
 def default_policy_path() -> Path | None:
-    """`./policy.yml` when present."""
-    local = Path("policy.yml")
-    return local if local.exists() else None
+    """The first of policy.yml, policy.yaml, policy.toml, auditor.toml in the working directory."""
+    for name in POLICY_FILES:
+        if Path(name).exists():
+            return Path(name)
+    return None
 
 
 DEFAULT_REPORTS = Path("reports")

@@ -159,10 +159,11 @@ def compile_condition(node: ex.Expr, current: str, negate: bool = False) -> dict
     raise CompileError(f"cannot use {node!r} as a condition")
 
 
-def _pattern_condition(pattern: Pattern, alias: str, *extra: dict[str, Any]) -> dict[str, Any]:
-    parts: list[dict[str, Any]] = [{"kind": pattern.kind}]
+def _pattern_condition(role: str, pattern: Pattern, *extra: dict[str, Any]) -> dict[str, Any]:
+    """A fact playing `role` (also its alias) that satisfies the pattern's where and the extra conditions."""
+    parts: list[dict[str, Any]] = [{"_role": role}]
     if pattern.where is not None:
-        parts.append(compile_condition(pattern.where, alias))
+        parts.append(compile_condition(pattern.where, role))
     parts.extend(extra)
     return conjunction(parts)
 
@@ -175,15 +176,24 @@ def _join(pattern: Pattern, other_alias: str) -> list[dict[str, Any]]:
     return [{encoded_name(mine): {other_alias: encoded_name(theirs)}} for mine, theirs in pattern.match.items()]
 
 
+SWEEP_PATTERN = {SWEEP: {"_role": "_sweep"}}
+PERIOD_PATTERN = {PERIOD: {"_role": "_period"}}
+
 # ------------------------------------------------------------------ compiled rules
 
 
 @dataclass
 class Chunk:
-    """Facts of some partitions of one rule, evaluated together in one session."""
+    """Facts of some partitions of one rule, evaluated together in one session.
+
+    ``by_seq`` maps the durable id of every encoded (fact, role) to its fact;
+    it is filled when the chunk is encoded.
+    """
 
     keys: set[str]
     facts: list[EngineFact] = field(default_factory=list)
+    by_seq: dict[int, EngineFact] = field(default_factory=dict)
+    helpers: dict[int, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -195,23 +205,39 @@ class ChunkOutcome:
 
 
 class CompiledRule:
-    """Base of compiled rules; subclasses implement one template."""
+    """Base of compiled rules; subclasses implement one template.
+
+    Every fact is encoded once per role it can play (``_role`` = the role's
+    alias, e.g. ``trigger`` and ``expect``), because durable_rules never lets
+    one fact fill two aliases of a rule, while a template may well need the
+    same fact in two roles (a request that is its own answer).
+    """
 
     def __init__(self, rule: Rule, window: SweepWindow) -> None:
         self.rule = rule
         self.window = window
         self.name = "r_" + re.sub(r"[^A-Za-z0-9_]", "_", rule.id)
 
-    # partitioning ---------------------------------------------------
+    # roles and partitioning -------------------------------------------
+    def roles(self) -> dict[str, Pattern]:
+        """The template's fact roles by alias."""
+        raise NotImplementedError
+
     def kinds(self) -> set[str]:
+        return {pattern.kind for pattern in self.roles().values()}
+
+    def key_fields(self) -> dict[str, str]:
+        """The partition-key field of each role."""
         raise NotImplementedError
 
     def keys_of(self, fact: EngineFact) -> list[str]:
-        """Partition keys a fact belongs to (usually one)."""
-        raise NotImplementedError
-
-    def owns(self, key: str) -> bool:  # noqa: ARG002 - hook for templates
-        return True
+        """Partition keys a fact belongs to (one per role it can play, usually the same)."""
+        keys = set()
+        for role, pattern in self.roles().items():
+            value = fact.values.get(self.key_fields()[role]) if pattern.kind == fact.kind else None
+            if value is not None:
+                keys.add(_str(value))
+        return sorted(keys)
 
     # durable ---------------------------------------------------------
     def rules(self) -> dict[str, dict[str, Any]]:
@@ -224,37 +250,57 @@ class CompiledRule:
         for name, body in self.rules().items():
             aliases = [next(iter(p)) for p in body["all"] if not next(iter(p)).endswith("$not")]
             out[name] = dict(body, run=sink(name, _reader(aliases)))
-        for kind in sorted(self.kinds() | self.extra_kinds()):
-            out[f"accept_{kind}"] = {"all": [{"x": {"kind": kind}}], "run": _ignore}
+        for role in sorted(set(self.roles()) | self.extra_roles()):
+            out[f"accept_{role}"] = {"all": [{"x": {"_role": role}}], "run": _ignore}
         return out
 
-    def extra_kinds(self) -> set[str]:
+    def extra_roles(self) -> set[str]:
         return {"_sweep"}
 
     def encode_chunk(self, chunk: Chunk) -> list[dict[str, Any]]:
-        """Durable facts of a chunk (without the sweep fact), ids 1..n."""
+        """Durable facts of a chunk, one per (fact, role), ids from 1 (without the sweep fact)."""
         encoded = []
-        for seq, fact in enumerate(chunk.facts, start=1):
-            encoded.append(self.encode(fact, seq))
+        chunk.by_seq.clear()
+        chunk.helpers.clear()
+        for fact in chunk.facts:
+            base: dict[str, Any] | None = None
+            for role, pattern in self.roles().items():
+                if pattern.kind != fact.kind:
+                    continue
+                if base is None:
+                    base = self.encode(fact)
+                seq = len(encoded) + 1
+                item = dict(base, id=seq, _role=role)
+                helpers = self.helpers(fact, role)
+                item.update(helpers)
+                chunk.by_seq[seq] = fact
+                chunk.helpers[seq] = helpers
+                encoded.append(item)
         return encoded
 
-    def encode(self, fact: EngineFact, seq: int) -> dict[str, Any]:
-        out: dict[str, Any] = {"id": seq, "kind": fact.kind}
+    def encode(self, fact: EngineFact) -> dict[str, Any]:
+        """The fact's fields: times as epoch seconds, missing values left out."""
+        out: dict[str, Any] = {"kind": fact.kind}
         for name, value in fact.values.items():
             if value is None or isinstance(value, (dict, list)) or name == "kind":
                 continue
             out[encoded_name(name)] = encode_value(value)
         return out
 
+    def helpers(self, fact: EngineFact, role: str) -> dict[str, Any]:
+        """Derived fields for one role (time of the role's pattern as `_at`, deadlines...)."""
+        at = _at_epoch(fact, self.roles()[role])
+        return {} if at is None else {"_at": at}
+
     def sweep_fact(self) -> dict[str, Any]:
         return {
             "id": 0,
-            "kind": "_sweep",
+            "_role": "_sweep",
             "as_of": epoch(self.window.as_of_end),
             "since": epoch(self.window.since_start),
         }
 
-    def interpret(self, chunk: Chunk, firings: list[Firing], extras: list[Any]) -> ChunkOutcome:
+    def interpret(self, chunk: Chunk, firings: list[Firing]) -> ChunkOutcome:
         raise NotImplementedError
 
     # helpers ---------------------------------------------------------
@@ -279,12 +325,17 @@ def _ignore(_c: Any) -> None:
     return None
 
 
-def _at_epoch(fact: EngineFact, pattern: Pattern) -> int | float:
-    return epoch(fact.values[pattern.at])
+def _at_epoch(fact: EngineFact, pattern: Pattern) -> int | float | None:
+    value = fact.values.get(pattern.at)
+    return None if value is None else epoch(value)
 
 
 def _str(value: Any) -> str:
     return value.isoformat() if isinstance(value, (date, datetime)) else str(value)
+
+
+def _by_time(facts: list[EngineFact], field_name: str) -> list[EngineFact]:
+    return sorted(facts, key=lambda f: (f.values[field_name], f.row_id))
 
 
 class ThresholdRule(CompiledRule):
@@ -294,40 +345,25 @@ class ThresholdRule(CompiledRule):
         super().__init__(rule, window)
         self.check = rule.check  # type: ignore[assignment]
 
-    def kinds(self) -> set[str]:
-        return {self.check.fact.kind}
+    def roles(self) -> dict[str, Pattern]:
+        return {"fact": self.check.fact}
 
-    def keys_of(self, fact: EngineFact) -> list[str]:
-        value = fact.values.get(self.check.subject)
-        return [] if value is None else [_str(value)]
-
-    def encode(self, fact: EngineFact, seq: int) -> dict[str, Any]:
-        out = super().encode(fact, seq)
-        out["_at"] = _at_epoch(fact, self.check.fact)
-        return out
+    def key_fields(self) -> dict[str, str]:
+        return {"fact": self.check.subject}
 
     def rules(self) -> dict[str, dict[str, Any]]:
         fact = self.check.fact
+        unfiltered = Pattern(fact.kind, fact.model, None, {}, fact.at)
         return {
-            "seen": {
-                "all": [
-                    {SWEEP: {"kind": "_sweep"}},
-                    {
-                        "fact": _pattern_condition(
-                            Pattern(fact.kind, fact.model, None, {}, fact.at), "fact", *_in_window()
-                        )
-                    },
-                ]
-            },
-            "hit": {"all": [{SWEEP: {"kind": "_sweep"}}, {"fact": _pattern_condition(fact, "fact", *_in_window())}]},
+            "seen": {"all": [SWEEP_PATTERN, {"fact": _pattern_condition("fact", unfiltered, *_in_window())}]},
+            "hit": {"all": [SWEEP_PATTERN, {"fact": _pattern_condition("fact", fact, *_in_window())}]},
         }
 
-    def interpret(self, chunk: Chunk, firings: list[Firing], extras: list[Any]) -> ChunkOutcome:
-        by_seq = dict(enumerate(chunk.facts, start=1))
+    def interpret(self, chunk: Chunk, firings: list[Firing]) -> ChunkOutcome:
         checked: set[tuple[str, str]] = set()
         hits: dict[str, list[EngineFact]] = {}
         for name, ids in firings:
-            fact = by_seq[ids["fact"]]
+            fact = chunk.by_seq[ids["fact"]]
             subject = _str(fact.values[self.check.subject])
             if subject not in chunk.keys:
                 continue
@@ -337,8 +373,8 @@ class ThresholdRule(CompiledRule):
                 hits.setdefault(subject, []).append(fact)
         findings = []
         for subject, facts in hits.items():
-            facts.sort(key=lambda f: (f.values[self.check.fact.at], f.row_id))
-            findings.append(self._finding(subject, "", facts, {"fact": facts[0].values}))
+            ordered = _by_time(facts, self.check.fact.at)
+            findings.append(self._finding(subject, "", ordered, {"fact": ordered[0].values}))
         return ChunkOutcome(findings, checked)
 
 
@@ -350,84 +386,66 @@ class WithinRule(CompiledRule):
         self.check = rule.check  # type: ignore[assignment]
         (self._expect_key, self._trigger_key), *_ = self.check.expect.match.items()
 
-    def kinds(self) -> set[str]:
-        return {self.check.trigger.kind, self.check.expect.kind}
+    def roles(self) -> dict[str, Pattern]:
+        return {"trigger": self.check.trigger, "expect": self.check.expect}
 
-    def keys_of(self, fact: EngineFact) -> list[str]:
-        keys = []
-        if fact.kind == self.check.trigger.kind and fact.values.get(self._trigger_key) is not None:
-            keys.append(_str(fact.values[self._trigger_key]))
-        if fact.kind == self.check.expect.kind and fact.values.get(self._expect_key) is not None:
-            keys.append(_str(fact.values[self._expect_key]))
-        return sorted(set(keys))
+    def key_fields(self) -> dict[str, str]:
+        return {"trigger": self._trigger_key, "expect": self._expect_key}
 
-    def encode(self, fact: EngineFact, seq: int) -> dict[str, Any]:
-        out = super().encode(fact, seq)
-        if fact.kind == self.check.trigger.kind:
+    def helpers(self, fact: EngineFact, role: str) -> dict[str, Any]:
+        out = super().helpers(fact, role)
+        if role == "trigger" and "_at" in out:
             start = fact.values[self.check.trigger.at]
             start = start if isinstance(start, datetime) else datetime(start.year, start.month, start.day)
             out["_deadline"] = epoch(add_duration(start, self.check.limit, self.window.holidays))
-            out["_at"] = epoch(start)
-        if fact.kind == self.check.expect.kind:
-            out["_eat"] = _at_epoch(fact, self.check.expect)
         return out
 
     def rules(self) -> dict[str, dict[str, Any]]:
         trigger, expect = self.check.trigger, self.check.expect
-        sweep = {SWEEP: {"kind": "_sweep"}}
-        judged = _pattern_condition(trigger, "trigger", *_in_window())
+        judged = _pattern_condition("trigger", trigger, *_in_window())
+        on_time = {"$lte": {"_at": {"trigger": "_deadline"}}}
         return {
-            "trigger": {"all": [sweep, {"trigger": judged}]},
+            "trigger": {"all": [SWEEP_PATTERN, {"trigger": judged}]},
             "on_time": {
                 "all": [
-                    sweep,
+                    SWEEP_PATTERN,
                     {"trigger": judged},
-                    {
-                        "expect": _pattern_condition(
-                            expect, "expect", *_join(expect, "trigger"), {"$lte": {"_eat": {"trigger": "_deadline"}}}
-                        )
-                    },
+                    {"expect": _pattern_condition("expect", expect, *_join(expect, "trigger"), on_time)},
                 ]
             },
             "late": {
                 "all": [
-                    sweep,
+                    SWEEP_PATTERN,
                     {"trigger": judged},
                     {
                         "expect": _pattern_condition(
-                            expect, "expect", *_join(expect, "trigger"), {"$gt": {"_eat": {"trigger": "_deadline"}}}
+                            "expect", expect, *_join(expect, "trigger"), {"$gt": {"_at": {"trigger": "_deadline"}}}
                         )
                     },
                 ]
             },
             "missing": {
                 "all": [
-                    sweep,
+                    SWEEP_PATTERN,
                     {
                         "trigger": _pattern_condition(
-                            trigger, "trigger", *_in_window(), {"$lt": {"_deadline": {SWEEP: "as_of"}}}
+                            "trigger", trigger, *_in_window(), {"$lt": {"_deadline": {SWEEP: "as_of"}}}
                         )
                     },
-                    {
-                        "expect$not": _pattern_condition(
-                            expect, "expect", *_join(expect, "trigger"), {"$lte": {"_eat": {"trigger": "_deadline"}}}
-                        )
-                    },
+                    {"expect$not": _pattern_condition("expect", expect, *_join(expect, "trigger"), on_time)},
                 ]
             },
         }
 
-    def interpret(self, chunk: Chunk, firings: list[Firing], extras: list[Any]) -> ChunkOutcome:
-        by_seq = dict(enumerate(chunk.facts, start=1))
+    def interpret(self, chunk: Chunk, firings: list[Firing]) -> ChunkOutcome:
         as_of = epoch(self.window.as_of_end)
-        encoded = {seq: self.encode(f, seq) for seq, f in by_seq.items() if f.kind == self.check.trigger.kind}
         triggers: dict[int, str] = {}
         on_time: set[int] = set()
         late: dict[int, list[EngineFact]] = {}
         missing: set[int] = set()
         for name, ids in firings:
             seq = ids["trigger"]
-            trigger = by_seq[seq]
+            trigger = chunk.by_seq[seq]
             if _str(trigger.values[self._trigger_key]) not in chunk.keys:
                 continue
             if name == "trigger":
@@ -435,35 +453,34 @@ class WithinRule(CompiledRule):
             elif name == "on_time":
                 on_time.add(seq)
             elif name == "late":
-                late.setdefault(seq, []).append(by_seq[ids["expect"]])
+                late.setdefault(seq, []).append(chunk.by_seq[ids["expect"]])
             elif name == "missing":
                 missing.add(seq)
-        checked = {
-            (subject, "") for seq, subject in triggers.items() if seq in on_time or encoded[seq]["_deadline"] < as_of
-        }
+        deadline_of = {seq: chunk.helpers[seq]["_deadline"] for seq in triggers}
+        checked = {(subject, "") for seq, subject in triggers.items() if seq in on_time or deadline_of[seq] < as_of}
         per_subject: dict[str, list[int]] = {}
         for seq in missing:
             per_subject.setdefault(triggers[seq], []).append(seq)
         findings = []
         for subject, seqs in per_subject.items():
-            seqs.sort(key=lambda s: (encoded[s]["_at"], by_seq[s].row_id))
+            seqs.sort(key=lambda s: (chunk.helpers[s]["_at"], chunk.by_seq[s].row_id))
             first = seqs[0]
-            deadline = encoded[first]["_deadline"]
-            evidence = [by_seq[s] for s in seqs]
-            late_facts = sorted(late.get(first, []), key=lambda f: (f.values[self.check.expect.at], f.row_id))
+            deadline = datetime.utcfromtimestamp(deadline_of[first])
+            evidence = [chunk.by_seq[s] for s in seqs]
+            late_facts = _by_time(late.get(first, []), self.check.expect.at)
             context: dict[str, Any] = {
-                "trigger": by_seq[first].values,
-                "deadline": datetime.utcfromtimestamp(deadline),
+                "trigger": chunk.by_seq[first].values,
+                "deadline": deadline,
                 "expect": late_facts[0].values if late_facts else None,
             }
             if late_facts:
                 context["status"] = "late"
-                context["late_days"] = _calendar_days(context["deadline"], late_facts[0].values[self.check.expect.at])
+                context["late_days"] = _calendar_days(deadline, late_facts[0].values[self.check.expect.at])
                 context["overdue_days"] = context["late_days"]
                 evidence.append(late_facts[0])
             else:
                 context["status"] = "missing"
-                context["overdue_days"] = _calendar_days(context["deadline"], self.window.as_of)
+                context["overdue_days"] = _calendar_days(deadline, self.window.as_of)
                 context["late_days"] = None
             findings.append(self._finding(subject, "", evidence, context))
         return ChunkOutcome(findings, checked)
@@ -483,47 +500,32 @@ class RequiresBeforeRule(CompiledRule):
         self.check = rule.check  # type: ignore[assignment]
         ((self._requires_key, self._fact_key),) = self.check.requires.match.items()
 
-    def kinds(self) -> set[str]:
-        return {self.check.fact.kind, self.check.requires.kind}
+    def roles(self) -> dict[str, Pattern]:
+        return {"fact": self.check.fact, "requires": self.check.requires}
 
-    def keys_of(self, fact: EngineFact) -> list[str]:
-        keys = []
-        if fact.kind == self.check.fact.kind and fact.values.get(self._fact_key) is not None:
-            keys.append(_str(fact.values[self._fact_key]))
-        if fact.kind == self.check.requires.kind and fact.values.get(self._requires_key) is not None:
-            keys.append(_str(fact.values[self._requires_key]))
-        return sorted(set(keys))
-
-    def encode(self, fact: EngineFact, seq: int) -> dict[str, Any]:
-        out = super().encode(fact, seq)
-        if fact.kind == self.check.fact.kind:
-            out["_at"] = _at_epoch(fact, self.check.fact)
-        if fact.kind == self.check.requires.kind:
-            out["_rat"] = _at_epoch(fact, self.check.requires)
-        return out
+    def key_fields(self) -> dict[str, str]:
+        return {"fact": self._fact_key, "requires": self._requires_key}
 
     def rules(self) -> dict[str, dict[str, Any]]:
         fact, requires = self.check.fact, self.check.requires
-        sweep = {SWEEP: {"kind": "_sweep"}}
-        judged = _pattern_condition(fact, "fact", *_in_window())
-        before = {"$lte" if self.check.inclusive else "$lt": {"_rat": {"fact": "_at"}}}
+        judged = _pattern_condition("fact", fact, *_in_window())
+        before = {"$lte" if self.check.inclusive else "$lt": {"_at": {"fact": "_at"}}}
         return {
-            "seen": {"all": [sweep, {"fact": judged}]},
+            "seen": {"all": [SWEEP_PATTERN, {"fact": judged}]},
             "violation": {
                 "all": [
-                    sweep,
+                    SWEEP_PATTERN,
                     {"fact": judged},
-                    {"requires$not": _pattern_condition(requires, "requires", *_join(requires, "fact"), before)},
+                    {"requires$not": _pattern_condition("requires", requires, *_join(requires, "fact"), before)},
                 ]
             },
         }
 
-    def interpret(self, chunk: Chunk, firings: list[Firing], extras: list[Any]) -> ChunkOutcome:
-        by_seq = dict(enumerate(chunk.facts, start=1))
+    def interpret(self, chunk: Chunk, firings: list[Firing]) -> ChunkOutcome:
         checked: set[tuple[str, str]] = set()
         violations: dict[tuple[str, str], list[EngineFact]] = {}
         for name, ids in firings:
-            fact = by_seq[ids["fact"]]
+            fact = chunk.by_seq[ids["fact"]]
             if _str(fact.values[self._fact_key]) not in chunk.keys:
                 continue
             subject = _str(fact.values[self.check.subject])
@@ -534,8 +536,8 @@ class RequiresBeforeRule(CompiledRule):
                 violations.setdefault((subject, occurrence), []).append(fact)
         findings = []
         for (subject, occurrence), facts in violations.items():
-            facts.sort(key=lambda f: (f.values[self.check.fact.at], f.row_id))
-            findings.append(self._finding(subject, occurrence, facts[:1], {"fact": facts[0].values}))
+            first = _by_time(facts, self.check.fact.at)[0]
+            findings.append(self._finding(subject, occurrence, [first], {"fact": first.values}))
         return ChunkOutcome(findings, checked)
 
 
@@ -548,39 +550,32 @@ class CadenceRule(CompiledRule):
         ((self._expect_key, self._member_key),) = self.check.expect.match.items()
         self.periods = complete_periods(self.check.every, window)
 
-    def kinds(self) -> set[str]:
-        return {self.check.population.kind, self.check.expect.kind}
+    def roles(self) -> dict[str, Pattern]:
+        return {"member": self.check.population, "expect": self.check.expect}
 
-    def extra_kinds(self) -> set[str]:
+    def key_fields(self) -> dict[str, str]:
+        return {"member": self._member_key, "expect": self._expect_key}
+
+    def extra_roles(self) -> set[str]:
         return {"_sweep", "_period"}
 
-    def keys_of(self, fact: EngineFact) -> list[str]:
-        keys = []
-        if fact.kind == self.check.population.kind and fact.values.get(self._member_key) is not None:
-            keys.append(_str(fact.values[self._member_key]))
-        if fact.kind == self.check.expect.kind and fact.values.get(self._expect_key) is not None:
-            keys.append(_str(fact.values[self._expect_key]))
-        return sorted(set(keys))
-
-    def encode(self, fact: EngineFact, seq: int) -> dict[str, Any]:
-        out = super().encode(fact, seq)
-        if fact.kind == self.check.population.kind:
+    def helpers(self, fact: EngineFact, role: str) -> dict[str, Any]:
+        out = super().helpers(fact, role)
+        if role == "member":
             start = fact.values.get(self.check.active_from) if self.check.active_from else None
             until = fact.values.get(self.check.active_until) if self.check.active_until else None
             out["_from"] = epoch(start) if start is not None else FAR_PAST
             out["_until"] = epoch(until) if until is not None else FAR_FUTURE
-        if fact.kind == self.check.expect.kind:
-            out["_eat"] = _at_epoch(fact, self.check.expect)
         return out
 
     def encode_chunk(self, chunk: Chunk) -> list[dict[str, Any]]:
         encoded = super().encode_chunk(chunk)
-        base = len(chunk.facts)
+        base = len(encoded)
         for index, period in enumerate(self.periods, start=1):
             encoded.append(
                 {
                     "id": base + index,
-                    "kind": "_period",
+                    "_role": "_period",
                     "label": period.label,
                     "start": epoch(period.start),
                     "end": epoch(period.end),
@@ -591,49 +586,46 @@ class CadenceRule(CompiledRule):
 
     def rules(self) -> dict[str, dict[str, Any]]:
         population, expect = self.check.population, self.check.expect
-        sweep = {SWEEP: {"kind": "_sweep"}}
-        period = {PERIOD: {"kind": "_period"}}
         member = _pattern_condition(
-            population, "member", {"$lte": {"_from": {PERIOD: "start"}}}, {"$gte": {"_until": {PERIOD: "last_day"}}}
+            "member",
+            population,
+            {"$lte": {"_from": {PERIOD: "start"}}},
+            {"$gte": {"_until": {PERIOD: "last_day"}}},
         )
         found = _pattern_condition(
-            expect,
             "expect",
+            expect,
             *_join(expect, "member"),
-            {"$gte": {"_eat": {PERIOD: "start"}}},
-            {"$lt": {"_eat": {PERIOD: "end"}}},
+            {"$gte": {"_at": {PERIOD: "start"}}},
+            {"$lt": {"_at": {PERIOD: "end"}}},
         )
         return {
-            "judged": {"all": [sweep, period, {"member": member}]},
-            "found": {"all": [sweep, period, {"member": member}, {"expect": found}]},
+            "judged": {"all": [SWEEP_PATTERN, PERIOD_PATTERN, {"member": member}]},
+            "found": {"all": [SWEEP_PATTERN, PERIOD_PATTERN, {"member": member}, {"expect": found}]},
         }
 
-    def interpret(self, chunk: Chunk, firings: list[Firing], extras: list[Any]) -> ChunkOutcome:
-        by_seq = dict(enumerate(chunk.facts, start=1))
-        labels = {len(chunk.facts) + i: p for i, p in enumerate(self.periods, start=1)}
+    def interpret(self, chunk: Chunk, firings: list[Firing]) -> ChunkOutcome:
+        first_period = len(chunk.by_seq) + 1
         judged: dict[tuple[str, str], EngineFact] = {}
         found: dict[tuple[str, str], set[int]] = {}
         for name, ids in firings:
-            member = by_seq[ids["member"]]
-            key = _str(member.values[self._member_key])
-            if key not in chunk.keys:
+            member = chunk.by_seq[ids["member"]]
+            if _str(member.values[self._member_key]) not in chunk.keys:
                 continue
-            pair = (_str(member.values["id"]), labels[ids[PERIOD]].label)
+            pair = (_str(member.values["id"]), self.periods[ids[PERIOD] - first_period].label)
             if name == "judged":
                 judged[pair] = member
             else:
-                found.setdefault(pair, set()).add(ids["expect"])
+                found.setdefault(pair, set()).add(chunk.by_seq[ids["expect"]].row_id)
         findings = []
-        by_label = {p.label: p for p in self.periods}
         for pair, member in judged.items():
-            count = len(found.get(pair, ()))
-            if count < self.check.at_least:
-                evidence = [member] + [by_seq[s] for s in sorted(found.get(pair, ()))]
-                period = by_label[pair[1]]
+            rows = found.get(pair, set())
+            if len(rows) < self.check.at_least:
+                evidence = [member] + [f for f in chunk.facts if f.row_id in rows]
                 context = {
                     "member": member.values,
-                    "period": period.label,
-                    "found": count,
+                    "period": pair[1],
+                    "found": len(rows),
                     "at_least": self.check.at_least,
                 }
                 findings.append(self._finding(pair[0], pair[1], evidence, context))

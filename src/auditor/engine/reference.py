@@ -192,6 +192,11 @@ def _time(fact: EngineFact, field: str) -> datetime:
     return _instant(fact.values[field])
 
 
+def _timed(fact: EngineFact, field: str) -> bool:
+    """A fact can only play a role whose time field it has."""
+    return fact.values.get(field) is not None
+
+
 class ReferenceResult:
     def __init__(self) -> None:
         self.findings: list[Finding] = []
@@ -233,7 +238,7 @@ def _threshold(rule: Rule, check: ThresholdCheck, facts: Sequence[EngineFact], s
     hits: dict[str, list[EngineFact]] = {}
     checked = set()
     for fact in facts:
-        if fact.kind != check.fact.kind or fact.values.get(check.subject) is None:
+        if fact.kind != check.fact.kind or fact.values.get(check.subject) is None or not _timed(fact, check.fact.at):
             continue
         if _time(fact, check.fact.at) < sweep["since"]:
             continue
@@ -253,6 +258,7 @@ def _within(
         f
         for f in facts
         if holds(check.trigger, f, env, "trigger")
+        and _timed(f, check.trigger.at)
         and _time(f, check.trigger.at) >= sweep["since"]
         and all(f.values.get(t) is not None for t in check.expect.match.values())
     ]
@@ -265,6 +271,7 @@ def _within(
             e
             for e in facts
             if e.kind == check.expect.kind
+            and _timed(e, check.expect.at)
             and all(
                 e.values.get(mine) is not None and _text(e.values.get(mine)) == _text(trigger.values.get(theirs))
                 for mine, theirs in check.expect.match.items()
@@ -299,7 +306,9 @@ def _requires_before(rule: Rule, check: RequiresBeforeCheck, facts: Sequence[Eng
     checked = set()
     bad: dict[tuple[str, str], list[EngineFact]] = {}
     for fact in facts:
-        if not holds(check.fact, fact, env, "fact") or _time(fact, check.fact.at) < sweep["since"]:
+        if not holds(check.fact, fact, env, "fact") or not _timed(fact, check.fact.at):
+            continue
+        if _time(fact, check.fact.at) < sweep["since"]:
             continue
         if fact.values.get(fact_field) is None:
             continue
@@ -310,7 +319,11 @@ def _requires_before(rule: Rule, check: RequiresBeforeCheck, facts: Sequence[Eng
         env_f = _Env({"fact": fact.values}, sweep)
         satisfied = False
         for other in facts:
-            if other.kind != check.requires.kind or other.values.get(req_field) is None:
+            if (
+                other.kind != check.requires.kind
+                or other.values.get(req_field) is None
+                or not _timed(other, check.requires.at)
+            ):
                 continue
             if _text(other.values[req_field]) != _text(fact.values[fact_field]):
                 continue
@@ -354,6 +367,7 @@ def _cadence(
                 e
                 for e in facts
                 if e.kind == check.expect.kind
+                and _timed(e, check.expect.at)
                 and e.values.get(expect_field) is not None
                 and _text(e.values[expect_field]) == _text(member.values[member_field])
                 and period_start <= _time(e, check.expect.at) < period_end

@@ -90,7 +90,7 @@ class DurableEvaluator:
                 self.host.retract_facts(name, asserted)
         if self.collector.errors:
             raise EngineFailure(f"action failed: {self.collector.errors[0]!r}")
-        return compiled.interpret(chunk, self.collector.firings, [])
+        return compiled.interpret(chunk, self.collector.firings)
 
 
 _EVALUATOR: DurableEvaluator | None = None

@@ -6,10 +6,10 @@ from auditor.rulebook.loader import (
     Rule,
     Rulebook,
     RulebookError,
-    load_policy,
     load_rulebook,
     render_message,
 )
+from auditor.rulebook.policy import Policy, PolicyError, load_policy
 
 __all__ = [
     "SEVERITY_ORDER",
@@ -17,6 +17,8 @@ __all__ = [
     "Rule",
     "Rulebook",
     "RulebookError",
+    "Policy",
+    "PolicyError",
     "load_policy",
     "load_rulebook",
     "render_message",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import date
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -14,6 +15,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 
+from auditor.rulebook.policy import Policy
 from auditor.rulebook.templates import TEMPLATES, Check, Resolver, RuleError
 
 Severity = Literal["critical", "high", "medium", "low"]
@@ -90,6 +92,7 @@ class Rulebook:
     rules: list[Rule] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     digest: str = ""
+    policy: Policy = field(default_factory=Policy)
 
     def by_id(self, rule_id: str) -> Rule:
         for rule in self.rules:
@@ -117,27 +120,16 @@ def rule_files(paths: list[Path]) -> list[Path]:
     return out
 
 
-def load_policy(path: Path | None) -> dict[str, dict[str, Any]]:
-    """Per-rule param overrides from a policy file: `params: {RULE-ID: {name: value}}`."""
-    if path is None or not path.exists():
-        return {}
-    data = YAML(typ="safe").load(path.read_text(encoding="utf-8")) or {}
-    params = data.get("params", {}) if isinstance(data, dict) else {}
-    if not isinstance(params, dict):
-        raise RulebookError([Problem(str(path), 1, None, "'params' must map rule ids to params")])
-    return params
-
-
-def load_rulebook(paths: list[Path], policy: dict[str, dict[str, Any]] | None = None) -> Rulebook:
+def load_rulebook(paths: list[Path], policy: Policy | None = None) -> Rulebook:
     """Load and validate every rule file; problems are collected, not raised."""
-    book = Rulebook()
-    policy = policy or {}
+    book = Rulebook(policy=policy or Policy())
+    overrides = book.policy.params
     seen: dict[str, Problem] = {}
     digest = hashlib.sha256()
     for path in rule_files(paths):
         text = path.read_text(encoding="utf-8")
         digest.update(path.name.encode() + b"\0" + text.encode())
-        for rule_or_problem in _load_file(path, text, policy):
+        for rule_or_problem in _load_file(path, text, overrides):
             if isinstance(rule_or_problem, Problem):
                 book.problems.append(rule_or_problem)
                 continue
@@ -155,10 +147,9 @@ def load_rulebook(paths: list[Path], policy: dict[str, dict[str, Any]] | None = 
                 continue
             seen[rule.id] = Problem(rule.source, rule.line, rule.id, "")
             book.rules.append(rule)
-    unknown = sorted(set(policy) - set(seen))
-    for rule_id in unknown:
-        book.problems.append(Problem("policy", 1, rule_id, "policy sets params for a rule that does not exist"))
-    digest.update(repr(sorted(policy.items())).encode())
+    for rule_id in sorted(set(overrides) - set(seen)):
+        book.problems.append(Problem(book.policy.source, 1, rule_id, "policy sets params for a rule that does not exist"))
+    digest.update(repr((sorted(overrides.items()), sorted(book.policy.holidays))).encode())
     book.digest = digest.hexdigest()
     return book
 
@@ -280,7 +271,7 @@ def _load_rule(source: str, node: Any, area: str, policy: dict[str, dict[str, An
     if problems or check is None:
         yield from problems
         return
-    yield Rule(
+    rule = Rule(
         id=raw.id,
         title=raw.title,
         area=raw.area or area,
@@ -294,6 +285,23 @@ def _load_rule(source: str, node: Any, area: str, policy: dict[str, dict[str, An
         source=source,
         line=line,
     )
+    compile_problem = _compile_problem(rule)
+    if compile_problem:
+        yield Problem(source, _line_at(node, "check"), raw.id, compile_problem)
+        return
+    yield rule
+
+
+def _compile_problem(rule: Rule) -> str | None:
+    """Why durable_rules cannot run this rule, or None."""
+    from auditor.engine.compiler import CompileError, compile_rule  # the engine depends on this module
+    from auditor.engine.window import SweepWindow
+
+    try:
+        compile_rule(rule, SweepWindow(as_of=date(2000, 1, 31), since=date(2000, 1, 1)))
+    except CompileError as exc:
+        return f"check: {exc}"
+    return None
 
 
 def render_message(rule: Rule, context: dict[str, Any]) -> str:

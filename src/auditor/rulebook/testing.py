@@ -136,3 +136,22 @@ def run_rule_tests(rules: list[Rule], paths: list[Path]) -> list[CaseResult]:
         for case in spec.cases:
             results.append(run_case(rule, case, str(path)))
     return results
+
+
+def write_junit(results: list[CaseResult], path: Path) -> None:
+    """Write results as JUnit XML (one testsuite per rule) for CI systems."""
+    from xml.etree import ElementTree as ET
+
+    root = ET.Element("testsuites", name="auditor rules test")
+    by_rule: dict[str, list[CaseResult]] = {}
+    for result in results:
+        by_rule.setdefault(result.rule_id, []).append(result)
+    for rule_id, cases in sorted(by_rule.items()):
+        failures = sum(not c.passed for c in cases)
+        suite = ET.SubElement(root, "testsuite", name=rule_id, tests=str(len(cases)), failures=str(failures))
+        for case in cases:
+            element = ET.SubElement(suite, "testcase", classname=rule_id, name=case.name, file=case.source)
+            if not case.passed:
+                failure = ET.SubElement(element, "failure", message="findings differ from the expected")
+                failure.text = case.diff()
+    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
