@@ -168,3 +168,58 @@ def test_threshold_agrees(shops, as_of, since) -> None:  # type: ignore[no-untyp
         for sid, at, score, badge, card, brochure in shops
     ]
     _agree("REP-001", _facts(raw), as_of, since)
+
+
+REPORT_RULE = """\
+area: coaching
+rules:
+  - id: T-RIDE
+    title: Field visit report not filed within 48 hours
+    severity: medium
+    owner: sales-management
+    rationale: A ride-along is only useful when its observations are written down while fresh.
+    check:
+      within:
+        trigger: {fact: ride_along}
+        expect: {fact: ride_along, match: {id: id}, at: report_filed_at, where: "report_filed_at != null"}
+        limit: hours(48)
+    message: "{{ trigger.id }}"
+"""
+
+
+@PROFILE
+@given(
+    visits=st.lists(
+        st.tuples(
+            st.sampled_from([f"V{i}" for i in range(15)]),
+            moments,
+            st.one_of(st.none(), st.sampled_from([0, 3600, 48 * 3600 - 1, 48 * 3600, 48 * 3600 + 1, 5 * 86400])),
+        ),
+        max_size=25,
+    ),
+    as_of=days,
+    since=days,
+)
+def test_within_on_one_fact_in_two_roles_agrees(tmp_path_factory, visits, as_of, since) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path_factory.mktemp("rules") / "ride.yml"
+    path.write_text(REPORT_RULE, encoding="utf-8")
+    book = load_rulebook([path])
+    assert book.problems == []
+    raw = [
+        {
+            "kind": "ride_along",
+            "id": vid,
+            "manager_id": "M",
+            "rep_id": "P",
+            "at": at,
+            "report_filed_at": None if delay is None else at + timedelta(seconds=delay),
+        }
+        for vid, at, delay in visits
+    ]
+    facts = _facts(raw)
+    since = min(since, as_of)
+    window = SweepWindow(as_of=as_of, since=since)
+    engine = evaluate(book.rules, facts, window, jobs=0)
+    assert engine.errors == []
+    reference = reference_evaluate(book.rules, facts, as_of, since)
+    assert [(f.key, f.evidence) for f in engine.findings] == [(f.key, f.evidence) for f in reference.findings]
