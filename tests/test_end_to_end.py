@@ -41,6 +41,9 @@ def test_findings_equal_ground_truth(seed: int, tmp_path: Path, db_url: str) -> 
 
 
 def test_synth_is_deterministic(tmp_path: Path) -> None:
-    first, second = generate(tmp_path / "a", seed=5, reps=8, months=3), generate(tmp_path / "b", seed=5, reps=8, months=3)
+    first, second = (
+        generate(tmp_path / "a", seed=5, reps=8, months=3),
+        generate(tmp_path / "b", seed=5, reps=8, months=3),
+    )
     for a, b in zip(sorted(first.files), sorted(second.files), strict=True):
         assert a.read_bytes() == b.read_bytes(), a.name

@@ -53,7 +53,7 @@ def _agree(rule_id: str, facts: list[EngineFact], as_of: date, since: date) -> N
     rule = BOOK.by_id(rule_id)
     since = min(since, as_of)
     window = SweepWindow(as_of=as_of, since=since)
-    engine = evaluate([rule], facts, window, jobs=0)
+    engine = evaluate([rule], facts, window)
     assert engine.errors == []
     reference = reference_evaluate([rule], facts, as_of, since)
     assert [(f.key, f.evidence) for f in engine.findings] == [(f.key, f.evidence) for f in reference.findings]
@@ -219,7 +219,49 @@ def test_within_on_one_fact_in_two_roles_agrees(tmp_path_factory, visits, as_of,
     facts = _facts(raw)
     since = min(since, as_of)
     window = SweepWindow(as_of=as_of, since=since)
-    engine = evaluate(book.rules, facts, window, jobs=0)
+    engine = evaluate(book.rules, facts, window)
     assert engine.errors == []
     reference = reference_evaluate(book.rules, facts, as_of, since)
     assert [(f.key, f.evidence) for f in engine.findings] == [(f.key, f.evidence) for f in reference.findings]
+
+
+SEQUENCE_RULE = """\
+area: sales_stages
+rules:
+  - id: T-SEQ
+    title: Sales stages out of order or skipped
+    severity: medium
+    owner: sales-operations
+    rationale: Opportunities move through the stages in order.
+    check:
+      sequence:
+        fact: {fact: opportunity_stage}
+        subject: opportunity_id
+        field: stage
+        steps: [contact, identification, qualification, proposal, negotiation, deal]
+        mandatory: [qualification, proposal]
+    message: "{{ subject }}: {{ problems | join('; ') }}"
+"""
+
+
+@PROFILE
+@given(
+    rows=st.lists(st.tuples(st.sampled_from([f"O{i}" for i in range(8)]), stages, moments), max_size=50),
+    as_of=days,
+    since=days,
+)
+def test_sequence_agrees(tmp_path_factory, rows, as_of, since) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path_factory.mktemp("rules") / "seq.yml"
+    path.write_text(SEQUENCE_RULE, encoding="utf-8")
+    book = load_rulebook([path])
+    assert book.problems == []
+    raw = [
+        {"kind": "opportunity_stage", "opportunity_id": o, "stage": s, "at": at, "owner_id": "P"} for o, s, at in rows
+    ]
+    facts = _facts(raw)
+    since = min(since, as_of)
+    engine = evaluate(book.rules, facts, SweepWindow(as_of=as_of, since=since))
+    assert engine.errors == []
+    reference = reference_evaluate(book.rules, facts, as_of, since)
+    assert [(f.key, f.evidence) for f in engine.findings] == [(f.key, f.evidence) for f in reference.findings]
+    assert engine.outcomes["T-SEQ"].checked == reference.checked["T-SEQ"]

@@ -74,7 +74,7 @@ def test_partition_that_always_crashes_is_an_engine_error(monkeypatch: pytest.Mo
     error = result.errors[0]
     assert error.rule_id == "MAT-001" and "R7" in error.subjects and "died twice" in error.error
     # Other rules are unaffected.
-    clean = evaluate(BOOK.rules, facts, WINDOW, jobs=0)
+    clean = evaluate(BOOK.rules, facts, WINDOW)
     assert [f.key for f in result.findings if f.rule_id != "MAT-001"] == [
         f.key for f in clean.findings if f.rule_id != "MAT-001"
     ]

@@ -36,7 +36,7 @@ rules_option = click.option(
 policy_option = click.option(
     "--policy",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Policy file (YAML or TOML): param overrides and holidays (default: ./policy.yml, policy.toml or auditor.toml).",
+    help="Policy file (YAML or TOML): param overrides, holidays (default: policy.yml, policy.toml, auditor.toml).",
 )
 
 
@@ -117,9 +117,7 @@ def ingest(paths: tuple[Path, ...], kind: str | None, db_url: str | None) -> Non
     help="Judge the data as of the end of this day.",
 )
 @click.option("--since", type=click.DateTime(["%Y-%m-%d"]), help="First day judged (default: the earliest fact).")
-@click.option(
-    "--jobs", type=int, default=None, help="Worker processes (default: number of cores; 0 = in this process)."
-)
+@click.option("--jobs", type=int, default=None, help="Worker processes (default: number of cores).")
 @rules_option
 @policy_option
 @db_option

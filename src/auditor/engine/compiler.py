@@ -31,6 +31,7 @@ from auditor.rulebook.templates import (
     CadenceCheck,
     Pattern,
     RequiresBeforeCheck,
+    SequenceCheck,
     ThresholdCheck,
     WithinCheck,
 )
@@ -104,6 +105,71 @@ def conjunction(items: list[dict[str, Any]]) -> dict[str, Any]:
     return {"$and": [i for i in flat if "$or" not in i] + [i for i in flat if "$or" in i]}
 
 
+_COMPARISONS = ("$lt", "$lte", "$gt", "$gte", "$neq")
+
+
+def _references(value: Any, out: set[tuple[str | None, str]]) -> bool:
+    """Collect (alias, field) references in a durable value; True if it refers to any fact field."""
+    if not isinstance(value, dict):
+        return False
+    found = False
+    for key, inner in value.items():
+        if key == "$m":
+            out.add((None, inner))
+            found = True
+        elif key in ("$add", "$sub", "$mul", "$div"):
+            found |= _references(inner.get("$l"), out)
+            found |= _references(inner.get("$r"), out)
+        elif not key.startswith("$") and isinstance(inner, str):
+            out.add((key, inner))
+            found = True
+    return found
+
+
+def _join_fields(condition: dict[str, Any], own: set[str], others: set[tuple[str, str]]) -> None:
+    """Fields read by join comparisons in a condition: own fields, and (alias, field) of other facts."""
+    for key, value in condition.items():
+        if key in ("$and", "$or"):
+            for item in value:
+                _join_fields(item, own, others)
+        elif key in _COMPARISONS or not key.startswith("$"):
+            pairs = value.items() if key in _COMPARISONS else [(key, value)]
+            for name, operand in pairs:
+                refs: set[tuple[str | None, str]] = set()
+                if _references(operand, refs):
+                    own.add(name)
+                    for alias, field_name in refs:
+                        if alias is None:
+                            own.add(field_name)
+                        else:
+                            others.add((alias, field_name))
+
+
+def guard_joins(body: dict[str, Any]) -> dict[str, Any]:
+    """Require (`$ex`) every field a join reads, on both sides, in the pattern that owns it.
+
+    durable_rules 2.0.28 can crash when a join compares a field the fact does
+    not have. A comparison with a missing value never matches (SQL semantics),
+    so testing existence first in the alpha network changes no answer.
+    """
+    patterns = body["all"]
+    needed: dict[str, set[str]] = {next(iter(p)): set() for p in patterns}
+    for pattern in patterns:
+        alias, condition = next(iter(pattern.items()))
+        own: set[str] = set()
+        others: set[tuple[str, str]] = set()
+        _join_fields(condition, own, others)
+        needed[alias] |= own
+        for other, field_name in others:
+            needed.setdefault(other, set()).add(field_name)
+    guarded = []
+    for pattern in patterns:
+        alias, condition = next(iter(pattern.items()))
+        checks = [{"$ex": {name: 1}} for name in sorted(needed.get(alias, ()))]
+        guarded.append({alias: conjunction(checks + [condition]) if checks else condition})
+    return dict(body, all=guarded)
+
+
 def _is_own_field(node: ex.Expr, current: str) -> bool:
     return isinstance(node, ex.FieldRef) and node.alias in (None, current)
 
@@ -159,11 +225,14 @@ def compile_condition(node: ex.Expr, current: str, negate: bool = False) -> dict
     raise CompileError(f"cannot use {node!r} as a condition")
 
 
-def _pattern_condition(role: str, pattern: Pattern, *extra: dict[str, Any]) -> dict[str, Any]:
-    """A fact playing `role` (also its alias) that satisfies the pattern's where and the extra conditions."""
+def _pattern_condition(role: str, pattern: Pattern, *extra: dict[str, Any], alias: str | None = None) -> dict[str, Any]:
+    """A fact playing `role` that satisfies the pattern's where and the extra conditions.
+
+    The alias is the role's name unless given (a rule may bind two facts of one role).
+    """
     parts: list[dict[str, Any]] = [{"_role": role}]
     if pattern.where is not None:
-        parts.append(compile_condition(pattern.where, role))
+        parts.append(compile_condition(pattern.where, alias or role))
     parts.extend(extra)
     return conjunction(parts)
 
@@ -177,6 +246,16 @@ def _join(pattern: Pattern, other_alias: str) -> list[dict[str, Any]]:
 
 
 SWEEP_PATTERN = {SWEEP: {"_role": "_sweep"}}
+
+# A rule that never matches (no fact has role `_padding`), registered last so that no real
+# rule's join expressions sit at the end of durable_rules' expression pool: its
+# reduceExpressionSequence reads past the last sequence of the pool (valgrind: invalid read).
+PADDING_RULE: dict[str, Any] = {
+    "all": [
+        {"pa": {"_role": "_padding"}},
+        {"pb": {"$and": [{"_role": "_padding"}, {"x": {"pa": "x"}}, {"$lt": {"y": {"pa": "y"}}}]}},
+    ]
+}
 PERIOD_PATTERN = {PERIOD: {"_role": "_period"}}
 
 # ------------------------------------------------------------------ compiled rules
@@ -248,10 +327,11 @@ class CompiledRule:
         """A fresh durable ruleset dict; `sink(rule_name, reader)` makes each rule's action."""
         out: dict[str, Any] = {}
         for name, body in self.rules().items():
-            aliases = [next(iter(p)) for p in body["all"] if not next(iter(p)).endswith("$not")]
-            out[name] = dict(body, run=sink(name, _reader(aliases)))
+            aliases = [next(iter(p)) for p in body["all"]]
+            out[name] = dict(guard_joins(body), run=sink(name, _reader(aliases)))
         for role in sorted(set(self.roles()) | self.extra_roles()):
             out[f"accept_{role}"] = {"all": [{"x": {"_role": role}}], "run": _ignore}
+        out["zz_padding"] = dict(PADDING_RULE, run=_ignore)
         return out
 
     def extra_roles(self) -> set[str]:
@@ -424,17 +504,6 @@ class WithinRule(CompiledRule):
                     },
                 ]
             },
-            "missing": {
-                "all": [
-                    SWEEP_PATTERN,
-                    {
-                        "trigger": _pattern_condition(
-                            "trigger", trigger, *_in_window(), {"$lt": {"_deadline": {SWEEP: "as_of"}}}
-                        )
-                    },
-                    {"expect$not": _pattern_condition("expect", expect, *_join(expect, "trigger"), on_time)},
-                ]
-            },
         }
 
     def interpret(self, chunk: Chunk, firings: list[Firing]) -> ChunkOutcome:
@@ -442,7 +511,6 @@ class WithinRule(CompiledRule):
         triggers: dict[int, str] = {}
         on_time: set[int] = set()
         late: dict[int, list[EngineFact]] = {}
-        missing: set[int] = set()
         for name, ids in firings:
             seq = ids["trigger"]
             trigger = chunk.by_seq[seq]
@@ -454,10 +522,9 @@ class WithinRule(CompiledRule):
                 on_time.add(seq)
             elif name == "late":
                 late.setdefault(seq, []).append(chunk.by_seq[ids["expect"]])
-            elif name == "missing":
-                missing.add(seq)
         deadline_of = {seq: chunk.helpers[seq]["_deadline"] for seq in triggers}
         checked = {(subject, "") for seq, subject in triggers.items() if seq in on_time or deadline_of[seq] < as_of}
+        missing = {seq for seq in triggers if seq not in on_time and deadline_of[seq] < as_of}
         per_subject: dict[str, list[int]] = {}
         for seq in missing:
             per_subject.setdefault(triggers[seq], []).append(seq)
@@ -512,28 +579,34 @@ class RequiresBeforeRule(CompiledRule):
         before = {"$lte" if self.check.inclusive else "$lt": {"_at": {"fact": "_at"}}}
         return {
             "seen": {"all": [SWEEP_PATTERN, {"fact": judged}]},
-            "violation": {
+            "satisfied": {
                 "all": [
                     SWEEP_PATTERN,
                     {"fact": judged},
-                    {"requires$not": _pattern_condition("requires", requires, *_join(requires, "fact"), before)},
+                    {"requires": _pattern_condition("requires", requires, *_join(requires, "fact"), before)},
                 ]
             },
         }
 
     def interpret(self, chunk: Chunk, firings: list[Firing]) -> ChunkOutcome:
         checked: set[tuple[str, str]] = set()
-        violations: dict[tuple[str, str], list[EngineFact]] = {}
+        seen: dict[int, tuple[str, str]] = {}
+        satisfied: set[int] = set()
         for name, ids in firings:
             fact = chunk.by_seq[ids["fact"]]
             if _str(fact.values[self._fact_key]) not in chunk.keys:
                 continue
-            subject = _str(fact.values[self.check.subject])
-            occurrence = fact.natural_id if self.check.per == "fact" else ""
             if name == "seen":
+                subject = _str(fact.values[self.check.subject])
+                occurrence = fact.natural_id if self.check.per == "fact" else ""
+                seen[ids["fact"]] = (subject, occurrence)
                 checked.add((subject, occurrence))
             else:
-                violations.setdefault((subject, occurrence), []).append(fact)
+                satisfied.add(ids["fact"])
+        violations: dict[tuple[str, str], list[EngineFact]] = {}
+        for seq, key in seen.items():
+            if seq not in satisfied:
+                violations.setdefault(key, []).append(chunk.by_seq[seq])
         findings = []
         for (subject, occurrence), facts in violations.items():
             first = _by_time(facts, self.check.fact.at)[0]
@@ -632,11 +705,136 @@ class CadenceRule(CompiledRule):
         return ChunkOutcome(findings, set(judged))
 
 
+class SequenceRule(CompiledRule):
+    """Steps in a defined order: a later step recorded before an earlier one, or a mandatory step skipped.
+
+    One finding per subject; its context lists every problem.
+    """
+
+    check: SequenceCheck
+
+    def __init__(self, rule: Rule, window: SweepWindow) -> None:
+        super().__init__(rule, window)
+        self.check = rule.check  # type: ignore[assignment]
+
+    def roles(self) -> dict[str, Pattern]:
+        return {"fact": self.check.fact}
+
+    def key_fields(self) -> dict[str, str]:
+        return {"fact": self.check.subject}
+
+    def helpers(self, fact: EngineFact, role: str) -> dict[str, Any]:
+        out = super().helpers(fact, role)
+        rank = self.check.rank(fact.values.get(self.check.field))
+        if rank is not None:
+            out["_rank"] = rank
+        return out
+
+    def rules(self) -> dict[str, dict[str, Any]]:
+        fact = self.check.fact
+        subject = encoded_name(self.check.subject)
+        ranked = {"$ex": {"_rank": 1}}
+        judged = _pattern_condition("fact", fact, ranked, *_in_window())
+        out: dict[str, dict[str, Any]] = {
+            "seen": {"all": [SWEEP_PATTERN, {"fact": judged}]},
+            # b is a later step than a but happened before it.
+            "order": {
+                "all": [
+                    SWEEP_PATTERN,
+                    {"fact": judged},
+                    {
+                        "later": _pattern_condition(
+                            "fact",
+                            fact,
+                            {subject: {"fact": subject}},
+                            {"$gt": {"_rank": {"fact": "_rank"}}},
+                            {"$lt": {"_at": {"fact": "_at"}}},
+                            alias="later",
+                        )
+                    },
+                ]
+            },
+        }
+        for step in self.check.mandatory:
+            rank = self.check.steps.index(step)
+            out[f"past_{rank}"] = {
+                "all": [
+                    SWEEP_PATTERN,
+                    {"fact": _pattern_condition("fact", fact, {"$gt": {"_rank": rank}}, *_in_window())},
+                ]
+            }
+            out[f"reached_{rank}"] = {
+                "all": [
+                    SWEEP_PATTERN,
+                    {"fact": _pattern_condition("fact", fact, {"$gt": {"_rank": rank}}, *_in_window())},
+                    {
+                        "step": _pattern_condition(
+                            "fact",
+                            fact,
+                            {subject: {"fact": subject}},
+                            {"_rank": rank},
+                            {"$lte": {"_at": {"fact": "_at"}}},
+                            alias="step",
+                        )
+                    },
+                ]
+            }
+        return out
+
+    def interpret(self, chunk: Chunk, firings: list[Firing]) -> ChunkOutcome:
+        checked: set[tuple[str, str]] = set()
+        problems: dict[str, list[tuple[Any, ...]]] = {}
+        evidence: dict[str, set[int]] = {}
+        past: dict[tuple[str, int], set[int]] = {}
+        reached: set[tuple[int, int]] = set()
+        at = self.check.fact.at
+        for name, ids in firings:
+            fact = chunk.by_seq[ids["fact"]]
+            subject = _str(fact.values[self.check.subject])
+            if subject not in chunk.keys:
+                continue
+            if name == "seen":
+                checked.add((subject, ""))
+            elif name == "order":
+                later = chunk.by_seq[ids["later"]]
+                problems.setdefault(subject, []).append(
+                    (fact.values[at], "out_of_order", later.values[self.check.field], fact.values[self.check.field])
+                )
+                evidence.setdefault(subject, set()).update((fact.row_id, later.row_id))
+            elif name.startswith("past_"):
+                past.setdefault((subject, int(name.removeprefix("past_"))), set()).add(ids["fact"])
+            else:
+                reached.add((ids["fact"], int(name.removeprefix("reached_"))))
+        skipped_first: dict[tuple[str, int], EngineFact] = {}
+        for (subject, rank), seqs in past.items():
+            lacking = [chunk.by_seq[q] for q in seqs if (q, rank) not in reached]
+            if lacking:
+                skipped_first[(subject, rank)] = _by_time(lacking, at)[0]
+        for (subject, rank), fact in skipped_first.items():
+            problems.setdefault(subject, []).append(
+                (fact.values[at], "skipped", self.check.steps[rank], fact.values[self.check.field])
+            )
+            evidence.setdefault(subject, set()).add(fact.row_id)
+        findings = []
+        for subject, found in problems.items():
+            found.sort(key=lambda p: (p[0], p[1], p[2], p[3]))
+            first = found[0]
+            facts = [f for f in chunk.facts if f.row_id in evidence[subject]]
+            lines = [
+                f"{step} recorded before {before}" if kind == "out_of_order" else f"{step} skipped before {before}"
+                for _, kind, step, before in found
+            ]
+            context = {"fact": None, "problem": first[1], "step": first[2], "before": first[3], "problems": lines}
+            findings.append(self._finding(subject, "", facts, context))
+        return ChunkOutcome(findings, checked)
+
+
 COMPILERS: dict[str, type[CompiledRule]] = {
     "threshold": ThresholdRule,
     "within": WithinRule,
     "requires_before": RequiresBeforeRule,
     "cadence": CadenceRule,
+    "sequence": SequenceRule,
 }
 
 

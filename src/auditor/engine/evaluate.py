@@ -9,12 +9,13 @@ from dataclasses import dataclass, field
 from auditor.engine.compiler import compile_rule
 from auditor.engine.facts import EngineFact
 from auditor.engine.partition import chunks, partition
-from auditor.engine.runner import Task, TaskResult, run_local, run_pool
+from auditor.engine.runner import Task, TaskResult, run_pool
 from auditor.engine.window import SweepWindow
 from auditor.findings import Finding
 from auditor.rulebook import Rule
 
 TASK_FACTS = 4000
+TASK_CHUNKS = 25
 
 
 @dataclass
@@ -50,8 +51,8 @@ def default_jobs() -> int:
     return os.cpu_count() or 1
 
 
-def evaluate(rules: Sequence[Rule], facts: Sequence[EngineFact], window: SweepWindow, jobs: int = 0) -> Evaluation:
-    """Run every rule over the facts; `jobs=0` evaluates in this process, N>0 in N worker processes."""
+def evaluate(rules: Sequence[Rule], facts: Sequence[EngineFact], window: SweepWindow, jobs: int = 1) -> Evaluation:
+    """Run every rule over the facts in up to `jobs` worker processes (at least one)."""
     compiled = [compile_rule(rule, window) for rule in rules]
     tasks: list[Task] = []
     for index, rule in enumerate(compiled):
@@ -60,12 +61,12 @@ def evaluate(rules: Sequence[Rule], facts: Sequence[EngineFact], window: SweepWi
         for chunk in chunks(partition(rule, facts)):
             batch.append(chunk)
             size += len(chunk.facts)
-            if size >= TASK_FACTS:
+            if size >= TASK_FACTS or len(batch) >= TASK_CHUNKS:
                 tasks.append(Task(index, batch))
                 batch, size = [], 0
         if batch:
             tasks.append(Task(index, batch))
-    results = run_local(compiled, tasks) if jobs <= 0 else run_pool(list(rules), window, tasks, jobs)
+    results = run_pool(compiled, tasks, jobs)
     evaluation = Evaluation({rule.id: RuleOutcome() for rule in rules}, [])
     for result in results:
         _merge(evaluation, rules, result)

@@ -16,7 +16,14 @@ from auditor.engine.facts import EngineFact
 from auditor.findings import Finding
 from auditor.rulebook import Rule
 from auditor.rulebook import expr as ex
-from auditor.rulebook.templates import CadenceCheck, Pattern, RequiresBeforeCheck, ThresholdCheck, WithinCheck
+from auditor.rulebook.templates import (
+    CadenceCheck,
+    Pattern,
+    RequiresBeforeCheck,
+    SequenceCheck,
+    ThresholdCheck,
+    WithinCheck,
+)
 
 # ------------------------------------------------------------------ values and three-valued logic
 
@@ -225,6 +232,8 @@ def reference_evaluate(
             findings, checked = _requires_before(rule, check, facts, sweep)
         elif isinstance(check, CadenceCheck):
             findings, checked = _cadence(rule, check, facts, sweep, since, as_of)
+        elif isinstance(check, SequenceCheck):
+            findings, checked = _sequence(rule, check, facts, sweep)
         else:
             raise TypeError(check)
         result.findings.extend(findings)
@@ -376,4 +385,45 @@ def _cadence(
             if len(found) < check.at_least:
                 evidence = tuple(sorted({member.row_id, *(e.row_id for e in found)}))
                 findings.append(Finding(rule.id, subject, label, evidence))
+    return findings, checked
+
+
+def _sequence(rule: Rule, check: SequenceCheck, facts: Sequence[EngineFact], sweep: dict[str, datetime]):  # type: ignore[no-untyped-def]
+    env = _Env({}, sweep)
+    order = {step: i for i, step in enumerate(check.steps)}
+    by_subject: dict[str, list[EngineFact]] = {}
+    for fact in facts:
+        if not holds(check.fact, fact, env, "fact") or not _timed(fact, check.fact.at):
+            continue
+        if fact.values.get(check.subject) is None or fact.values.get(check.field) not in order:
+            continue
+        by_subject.setdefault(_text(fact.values[check.subject]), []).append(fact)
+    checked = set()
+    findings = []
+    for subject, steps in by_subject.items():
+        judged = [f for f in steps if _time(f, check.fact.at) >= sweep["since"]]
+        if judged:
+            checked.add((subject, ""))
+        evidence: set[int] = set()
+        # Out of order: a judged fact with a later step recorded strictly before it.
+        for first in judged:
+            for other in steps:
+                if order[other.values[check.field]] > order[first.values[check.field]] and _time(
+                    other, check.fact.at
+                ) < _time(first, check.fact.at):
+                    evidence |= {first.row_id, other.row_id}
+        # Skipped: the earliest judged fact past a mandatory step with no such step at or before it.
+        for step in check.mandatory:
+            late = [
+                f
+                for f in judged
+                if order[f.values[check.field]] > order[step]
+                and not any(
+                    g.values[check.field] == step and _time(g, check.fact.at) <= _time(f, check.fact.at) for g in steps
+                )
+            ]
+            if late:
+                evidence.add(min(late, key=lambda f: (_time(f, check.fact.at), f.row_id)).row_id)
+        if evidence:
+            findings.append(Finding(rule.id, subject, "", tuple(sorted(evidence))))
     return findings, checked

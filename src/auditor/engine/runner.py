@@ -1,38 +1,62 @@
-"""Evaluate compiled rules partition by partition in durable_rules, locally or in worker processes.
+"""Evaluate compiled rules chunk by chunk in durable_rules, locally or in worker processes.
 
-durable_rules is contained as DESIGN.md prescribes: one Host per process,
-ONE reused session id; for each chunk its facts are asserted, then the sweep
-fact, what fired is collected, and everything asserted is retracted before
-the next chunk. `delete_state` is never called (it segfaults after blocked
-absence rules). A worker that dies is replaced and its task retried once;
-a task that fails twice becomes an engine error naming rule and subjects.
+How durable_rules 2.0.28 is contained (docs/engine.md has the evidence):
+
+* Its Host starts background threads that dispatch every ruleset while the
+  caller asserts facts: a data race in the C engine. `QuietHost` never starts
+  them (we use neither durable timers nor queued messages).
+* Freeing anything in the C engine (`retract_facts`, `delete_state`) leaves it
+  reading freed or uninitialised memory later. So nothing is ever freed: every
+  chunk is evaluated in a fresh session, and the memory is reclaimed by
+  throwing the process away. A ruleset takes at most 1,024 sessions, so it is
+  re-registered under a new generation before that; worker processes are
+  replaced after a bounded number of tasks.
+* A worker that dies anyway is replaced and its task retried once, alone; a
+  task that fails twice becomes an engine error naming rule and subjects.
 """
 
 from __future__ import annotations
 
+import contextlib
 import faulthandler
 import hashlib
 import json
 import multiprocessing
 import os
 import signal
-from collections.abc import Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
+from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from multiprocessing.connection import wait as connection_wait
 from typing import Any
 
 from durable import engine as durable_engine
 
-from auditor.engine.compiler import Chunk, ChunkOutcome, CompiledRule, Firing, compile_rule
-from auditor.engine.window import SweepWindow
-from auditor.rulebook import Rule
+from auditor.engine.compiler import Chunk, ChunkOutcome, CompiledRule, Firing
 
-SID = "0"
+SESSIONS_PER_RULESET = 1000  # durable_rules refuses the 1,025th session of a ruleset (MemoryError)
+TASKS_PER_WORKER = 40  # a worker process is replaced after this many tasks (bounded memory)
+FAULT_VARIABLES = ("AUDITOR_FAULT_RULE", "AUDITOR_FAULT_SUBJECT", "AUDITOR_FAULT_ONCE_FILE")
 
 
 class EngineFailure(RuntimeError):
     """durable_rules failed on a chunk (an exception in an action or in the engine)."""
+
+
+def quiet_host() -> durable_engine.Host:
+    """A durable_rules Host whose background threads are stopped before they first run.
+
+    `Host.__init__` starts two daemon timers that, 0.1 s later and then every
+    0.2 s, call `dispatch()` and `dispatch_timers()` on every ruleset,
+    concurrently with the caller's asserts on the same (not thread-safe) C
+    handles. We use neither durable timers nor queued messages (actions run
+    synchronously inside assert), so both are cancelled at once. (Overriding
+    `Host._run` in a subclass instead crashed the engine on small inputs.)
+    """
+    host = durable_engine.Host()
+    host._d_timer.cancel()
+    host._t_timer.cancel()
+    return host
 
 
 class _Collector:
@@ -52,42 +76,50 @@ class _Collector:
         return run
 
 
+@dataclass
+class _Registration:
+    name: str
+    sessions: int = 0
+
+
 class DurableEvaluator:
-    """The per-process durable_rules host; rulesets are registered once under a content-derived name."""
+    """This process's durable_rules host: one fresh session per chunk, rulesets renewed before their cap."""
 
     def __init__(self) -> None:
-        self.host = durable_engine.Host()
+        self.host = quiet_host()
         self.collector = _Collector()
-        self.registered: set[str] = set()
+        self.registrations: dict[str, _Registration] = {}
+        self.generations = 0
+        self.sessions = 0
 
-    def _ruleset_name(self, compiled: CompiledRule) -> str:
+    def _registration(self, compiled: CompiledRule) -> _Registration:
         definition = json.dumps(compiled.rules(), sort_keys=True, default=str)
         digest = hashlib.sha256(definition.encode()).hexdigest()[:12]
-        return f"{compiled.name}_{digest}"
+        key = f"{compiled.name}_{digest}"
+        current = self.registrations.get(key)
+        if current is None or current.sessions >= SESSIONS_PER_RULESET:
+            self.generations += 1
+            current = _Registration(f"{key}_g{self.generations}")
+            self.host.set_rulesets({current.name: compiled.ruleset(self.collector.sink)})
+            self.registrations[key] = current
+        return current
 
     def evaluate(self, compiled: CompiledRule, chunk: Chunk) -> ChunkOutcome:
-        """Evaluate one chunk; the session is empty again afterwards."""
-        name = self._ruleset_name(compiled)
-        if name not in self.registered:
-            self.host.set_rulesets({name: compiled.ruleset(self.collector.sink)})
-            self.registered.add(name)
+        """Evaluate one chunk in a session of its own (never reused, never freed)."""
+        registration = self._registration(compiled)
+        registration.sessions += 1
+        self.sessions += 1
+        sid = str(registration.sessions)
         facts = compiled.encode_chunk(chunk)
         for fact in facts:
-            fact["sid"] = SID
+            fact["sid"] = sid
         sweep = compiled.sweep_fact()
-        sweep["sid"] = SID
+        sweep["sid"] = sid
         self.collector.firings = []
         self.collector.errors = []
-        asserted: list[dict[str, Any]] = []
-        try:
-            if facts:
-                self.host.assert_facts(name, facts)
-                asserted.extend(facts)
-            self.host.assert_fact(name, sweep)
-            asserted.append(sweep)
-        finally:
-            if asserted:
-                self.host.retract_facts(name, asserted)
+        if facts:
+            self.host.assert_facts(registration.name, facts)
+        self.host.assert_fact(registration.name, sweep)
         if self.collector.errors:
             raise EngineFailure(f"action failed: {self.collector.errors[0]!r}")
         return compiled.interpret(chunk, self.collector.firings)
@@ -124,32 +156,21 @@ class TaskResult:
     retried: bool = False
 
 
-# The rules and window a worker evaluates; set once per worker by the pool initializer.
-_WORKER_RULES: list[CompiledRule] = []
-
-
-def _init_worker(rules: list[Rule], window: SweepWindow) -> None:
-    global _WORKER_RULES
-    faulthandler.disable()  # a crash is reported by the parent as an engine error, not as a dump
-    _WORKER_RULES = [compile_rule(rule, window) for rule in rules]
-
-
-def _run_task(task: Task) -> list[ChunkOutcome]:
-    compiled = _WORKER_RULES[task.rule_index]
-    _maybe_crash(compiled, task)
-    return [evaluator().evaluate(compiled, chunk) for chunk in task.chunks]
+# The fault to inject (tests only); set when a worker starts.
+_WORKER_FAULT: dict[str, str] = {}
 
 
 def _maybe_crash(compiled: CompiledRule, task: Task) -> None:
     """Fault injection for tests: segfault this worker on a given rule and subject.
 
-    AUDITOR_FAULT_RULE and AUDITOR_FAULT_SUBJECT select the task; with
-    AUDITOR_FAULT_ONCE_FILE set, only the first attempt crashes (the file marks it).
+    AUDITOR_FAULT_RULE and AUDITOR_FAULT_SUBJECT (in the sweeping process's
+    environment) select the task; with AUDITOR_FAULT_ONCE_FILE set, only the
+    first attempt crashes (the file marks it).
     """
-    rule_id = os.environ.get("AUDITOR_FAULT_RULE")
-    if not rule_id or compiled.rule.id != rule_id or os.environ.get("AUDITOR_FAULT_SUBJECT") not in task.subjects():
+    rule_id = _WORKER_FAULT.get("AUDITOR_FAULT_RULE")
+    if not rule_id or compiled.rule.id != rule_id or _WORKER_FAULT.get("AUDITOR_FAULT_SUBJECT") not in task.subjects():
         return
-    marker = os.environ.get("AUDITOR_FAULT_ONCE_FILE")
+    marker = _WORKER_FAULT.get("AUDITOR_FAULT_ONCE_FILE")
     if marker is not None:
         if os.path.exists(marker):
             return
@@ -157,84 +178,129 @@ def _maybe_crash(compiled: CompiledRule, task: Task) -> None:
     os.kill(os.getpid(), signal.SIGSEGV)
 
 
-def run_local(compiled: list[CompiledRule], tasks: Iterable[Task]) -> Iterator[TaskResult]:
-    """Evaluate in this process (used by rule tests and property tests); errors become results."""
+def run_pool(compiled: list[CompiledRule], tasks: list[Task], jobs: int) -> Iterator[TaskResult]:
+    """Evaluate tasks in up to `jobs` forked worker processes, each dedicated to one rule.
+
+    durable_rules is only safe with one ruleset per process, so a worker
+    evaluates tasks of a single rule and retires when that rule has no more
+    work or after TASKS_PER_WORKER tasks (bounded memory, under the 1,024
+    session cap). The parent knows which task each worker holds: a worker
+    that dies costs only its own task, retried once in a fresh worker; a
+    second death makes it an engine error.
+    """
+    fault = {name: os.environ[name] for name in FAULT_VARIABLES if name in os.environ}
+    pending: dict[int, deque[tuple[Task, int]]] = {}
     for task in tasks:
-        result = TaskResult(task.rule_index, subjects=task.subjects())
-        try:
-            result.outcomes = [evaluator().evaluate(compiled[task.rule_index], c) for c in task.chunks]
-        except Exception as exc:  # noqa: BLE001 - recorded as an engine error, never dropped
-            result.error = f"{type(exc).__name__}: {exc}"
-        yield result
-
-
-def run_pool(rules: list[Rule], window: SweepWindow, tasks: list[Task], jobs: int) -> Iterator[TaskResult]:
-    """Evaluate tasks in `jobs` worker processes; a task whose worker dies is retried once."""
-    context = multiprocessing.get_context("fork")
-    pending = list(tasks)
-    attempts: dict[int, int] = {}
-    while pending:
-        executor = ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker, initargs=(rules, window))
-        futures: dict[Future[list[ChunkOutcome]], tuple[int, Task]] = {}
-        for task in pending:
-            key = id(task)
-            attempts.setdefault(key, 0)
-            futures[executor.submit(_run_task, task)] = (key, task)
-        retry: list[Task] = []
-        broken = False
-        remaining = set(futures)
-        while remaining:
-            done, remaining = wait(remaining, return_when=FIRST_COMPLETED)
-            for future in done:
-                key, task = futures[future]
-                try:
-                    outcomes = future.result()
-                except BrokenProcessPool:
-                    broken = True
-                    attempts[key] += 1
-                    if attempts[key] <= 1:
-                        retry.append(task)
-                    else:
-                        yield TaskResult(
-                            task.rule_index,
-                            error="worker process died twice (crash in durable_rules?)",
-                            subjects=task.subjects(),
-                            retried=True,
-                        )
+        pending.setdefault(task.rule_index, deque()).append((task, 0))
+    workers: list[_Worker] = []
+    try:
+        while any(pending.values()) or workers:
+            for worker in [w for w in workers if w.task is None]:
+                queue = pending.get(worker.rule_index)
+                if queue and worker.done < TASKS_PER_WORKER and worker.alive():
+                    worker.assign(*queue.popleft())
+                else:
+                    worker.stop()
+                    workers.remove(worker)
+            while len(workers) < max(1, jobs) and any(pending.values()):
+                rule_index = max(pending, key=lambda r: len(pending[r]))
+                worker = _Worker.start(compiled[rule_index], rule_index, fault)
+                worker.assign(*pending[rule_index].popleft())
+                workers.append(worker)
+            if not workers:
+                break
+            ready = connection_wait([w.conn for w in workers] + [w.process.sentinel for w in workers])
+            for worker in list(workers):
+                if worker.conn not in ready and worker.process.sentinel not in ready:
                     continue
-                except Exception as exc:  # noqa: BLE001
-                    yield TaskResult(task.rule_index, error=f"{type(exc).__name__}: {exc}", subjects=task.subjects())
+                result = worker.collect()
+                if result is not None:
+                    yield result
                     continue
-                yield TaskResult(task.rule_index, outcomes, subjects=task.subjects(), retried=attempts[key] > 0)
-        executor.shutdown(wait=True, cancel_futures=True)
-        if broken and len(retry) > 1:
-            # Retry the tasks of a broken pool one at a time so a bad one cannot take others down again.
-            results: list[TaskResult] = []
-            for task in retry:
-                results.extend(_isolated(rules, window, task, attempts))
-            yield from results
-            retry = []
-        pending = retry
+                task, attempt = worker.lost()  # the worker died with its task
+                workers.remove(worker)
+                if attempt == 0:
+                    pending[task.rule_index].appendleft((task, 1))
+                else:
+                    yield TaskResult(task.rule_index, error=_DIED, subjects=task.subjects(), retried=True)
+    finally:
+        for worker in workers:
+            worker.stop()
 
 
-def _isolated(rules: list[Rule], window: SweepWindow, task: Task, attempts: dict[int, int]) -> list[TaskResult]:
-    context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(1, mp_context=context, initializer=_init_worker, initargs=(rules, window)) as executor:
+_DIED = "worker process died twice (crash in durable_rules?)"
+
+
+@dataclass
+class _Worker:
+    """One forked worker process and the task it holds."""
+
+    process: Any
+    conn: Any
+    rule_index: int
+    task: Task | None = None
+    attempt: int = 0
+    done: int = 0
+
+    @classmethod
+    def start(cls, compiled: CompiledRule, rule_index: int, fault: dict[str, str]) -> _Worker:
+        context = multiprocessing.get_context("fork")
+        parent, child = context.Pipe()
+        process = context.Process(target=_worker_main, args=(child, compiled, fault), daemon=True)
+        process.start()
+        child.close()
+        return cls(process, parent, rule_index)
+
+    def assign(self, task: Task, attempt: int) -> None:
+        self.task, self.attempt = task, attempt
+        self.conn.send(task)
+
+    def collect(self) -> TaskResult | None:
+        """The result of the held task, or None when the worker died."""
+        assert self.task is not None
         try:
-            outcomes = executor.submit(_run_task, task).result()
-        except BrokenProcessPool:
-            return [
-                TaskResult(
-                    task.rule_index,
-                    error="worker process died twice (crash in durable_rules?)",
-                    subjects=task.subjects(),
-                    retried=True,
-                )
-            ]
-        except Exception as exc:  # noqa: BLE001
-            return [
-                TaskResult(
-                    task.rule_index, error=f"{type(exc).__name__}: {exc}", subjects=task.subjects(), retried=True
-                )
-            ]
-    return [TaskResult(task.rule_index, outcomes, subjects=task.subjects(), retried=True)]
+            kind, payload = self.conn.recv()
+        except (EOFError, OSError):
+            return None
+        task, self.task = self.task, None
+        self.done += 1
+        retried = self.attempt > 0
+        if kind == "ok":
+            return TaskResult(task.rule_index, payload, subjects=task.subjects(), retried=retried)
+        return TaskResult(task.rule_index, error=payload, subjects=task.subjects(), retried=retried)
+
+    def lost(self) -> tuple[Task, int]:
+        assert self.task is not None
+        task, self.task = self.task, None
+        self.process.join(timeout=5)
+        self.conn.close()
+        return task, self.attempt
+
+    def alive(self) -> bool:
+        return self.process.is_alive()
+
+    def stop(self) -> None:
+        if self.process.is_alive():
+            with contextlib.suppress(OSError):
+                self.conn.send(None)
+            self.process.join(timeout=5)
+            if self.process.is_alive():
+                self.process.kill()
+                self.process.join()
+        self.conn.close()
+
+
+def _worker_main(conn: Any, compiled: CompiledRule, fault: dict[str, str]) -> None:
+    global _EVALUATOR, _WORKER_FAULT
+    faulthandler.disable()  # a crash is reported by the parent as an engine error, not as a dump
+    _EVALUATOR = None  # a fresh durable_rules host, never shared with another rule
+    _WORKER_FAULT = fault
+    while True:
+        task = conn.recv()
+        if task is None:
+            return
+        try:
+            _maybe_crash(compiled, task)
+            conn.send(("ok", [evaluator().evaluate(compiled, chunk) for chunk in task.chunks]))
+        except Exception as exc:  # noqa: BLE001 - reported as an engine error by the parent
+            conn.send(("error", f"{type(exc).__name__}: {exc}"))

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import date
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -148,7 +148,9 @@ def load_rulebook(paths: list[Path], policy: Policy | None = None) -> Rulebook:
             seen[rule.id] = Problem(rule.source, rule.line, rule.id, "")
             book.rules.append(rule)
     for rule_id in sorted(set(overrides) - set(seen)):
-        book.problems.append(Problem(book.policy.source, 1, rule_id, "policy sets params for a rule that does not exist"))
+        book.problems.append(
+            Problem(book.policy.source, 1, rule_id, "policy sets params for a rule that does not exist")
+        )
     digest.update(repr((sorted(overrides.items()), sorted(book.policy.holidays))).encode())
     book.digest = digest.hexdigest()
     return book

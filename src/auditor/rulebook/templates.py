@@ -67,6 +67,14 @@ class CadenceSpec(_Strict):
     active_until: str | None = None
 
 
+class SequenceSpec(_Strict):
+    fact: PatternSpec
+    subject: str
+    field: str
+    steps: list[str] = Field(min_length=2)
+    mandatory: list[str] = Field(default_factory=list)
+
+
 class ThresholdSpec(_Strict):
     fact: PatternSpec
     subject: str | None = None
@@ -126,7 +134,21 @@ class ThresholdCheck:
     subject: str
 
 
-Check = WithinCheck | RequiresBeforeCheck | CadenceCheck | ThresholdCheck
+@dataclass(frozen=True)
+class SequenceCheck:
+    template: ClassVar[str] = "sequence"
+    fact: Pattern
+    subject: str
+    field: str
+    steps: tuple[str, ...]
+    mandatory: tuple[str, ...]
+
+    def rank(self, value: object) -> int | None:
+        """Position of a step in the order, or None for values outside it (e.g. 'lost')."""
+        return self.steps.index(value) if value in self.steps else None  # type: ignore[arg-type]
+
+
+Check = WithinCheck | RequiresBeforeCheck | CadenceCheck | ThresholdCheck | SequenceCheck
 
 
 # ------------------------------------------------------------------ helpers
@@ -287,4 +309,28 @@ class Threshold(Template):
         return ThresholdCheck(fact, subject)
 
 
-TEMPLATES: dict[str, Template] = {t.name: t for t in (Within(), RequiresBefore(), Cadence(), Threshold())}
+class Sequence(Template):
+    name = "sequence"
+    schema = SequenceSpec
+    context = frozenset({"fact", "problem", "step", "before", "problems"})
+
+    def resolve(self, spec: SequenceSpec, resolver: Resolver) -> SequenceCheck:
+        base = "check.sequence"
+        fact = resolver.pattern(spec.fact, "fact", f"{base}.fact")
+        _field_of(fact.model, spec.subject, f"{base}.subject")
+        _field_of(fact.model, spec.field, f"{base}.field")
+        if len(set(spec.steps)) != len(spec.steps):
+            raise RuleError("steps must not repeat", f"{base}.steps")
+        choices = ex.field_types(fact.model)[spec.field].choices
+        for step in spec.steps:
+            if choices is not None and step not in choices:
+                raise RuleError(
+                    f"{step!r} is not a valid {spec.field} (expected one of: {', '.join(choices)})", f"{base}.steps"
+                )
+        for step in spec.mandatory:
+            if step not in spec.steps:
+                raise RuleError(f"mandatory step {step!r} is not in steps", f"{base}.mandatory")
+        return SequenceCheck(fact, spec.subject, spec.field, tuple(spec.steps), tuple(spec.mandatory))
+
+
+TEMPLATES: dict[str, Template] = {t.name: t for t in (Within(), RequiresBefore(), Cadence(), Threshold(), Sequence())}

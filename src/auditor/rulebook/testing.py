@@ -107,7 +107,7 @@ def run_case(rule: Rule, case: CaseSpec, source: str = "") -> CaseResult:
         return result
     since = case.since or min((_as_date(f.values[model_for(f.kind).time_field]) for f in facts), default=case.as_of)
     window = SweepWindow(as_of=case.as_of, since=since)
-    evaluation = evaluate([rule], facts, window, jobs=0)
+    evaluation = evaluate([rule], facts, window)
     if evaluation.errors:
         result.error = evaluation.errors[0].error
         return result

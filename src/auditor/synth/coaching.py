@@ -1,0 +1,159 @@
+"""Sales management: coaching (COA-001), ride-alongs, pipeline reviews and team meetings."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+
+from auditor.synth.context import Context, add_months, add_workdays, next_workday
+from auditor.synth.org import LEAVES_LAST, Org
+
+SKIPPED = "skipped"  # no session in the month: a finding
+AT_MONTH_START = "at_month_start"  # near-miss: only session on the 1st at 00:00
+AT_MONTH_END = "at_month_end"  # near-miss: only session on the last day at 23:59
+
+
+def coaching(ctx: Context, org: Org) -> None:
+    """Emit coaching sessions for every judged rep-month, skipping some (COA-001).
+
+    The partial month after the last whole month gets no sessions at all, and
+    months in which a rep joins or leaves part-way get none either.
+    """
+    rng = ctx.rng
+    items = [
+        (rep, month)
+        for rep in org.reps
+        for month in ctx.months
+        if rep.judged_in(month, add_months(month, 1) - timedelta(days=1))
+    ]
+    # The rep leaving on a month's last day is still judged that month: leave it uncoached.
+    forced = [
+        (rep, month)
+        for rep, month in items
+        if rep.lifecycle == LEAVES_LAST and rep.left_on == add_months(month, 1) - timedelta(days=1)
+    ]
+    items = [item for item in items if item not in forced]
+    cases = ctx.pick_counts(len(items), {SKIPPED: 0.19, AT_MONTH_START: 0.03, AT_MONTH_END: 0.03})
+    for (rep, month), case in zip(forced + items, [SKIPPED] * len(forced) + cases, strict=True):
+        month_end = add_months(month, 1)
+        last_day = month_end - timedelta(days=1)
+        assert rep.manager_id is not None
+        if case == SKIPPED:
+            ctx.truth.add("COA-001", rep.id, month.strftime("%Y-%m"))
+            continue
+        if case == AT_MONTH_START:
+            moments = [datetime.combine(month, time())]
+        elif case == AT_MONTH_END:
+            moments = [datetime.combine(last_day, time(23, 59))]
+        else:
+            days = sorted(rng.sample(range(28), rng.choice((1, 1, 2, 2, 3))))
+            moments = [ctx.clock(next_workday(month + timedelta(days=d)), 8, 16) for d in days]
+            moments = [m for m in moments if m < datetime.combine(month_end, time())]
+            if not moments:
+                moments = [ctx.clock(month + timedelta(days=3))]
+        for at in sorted(set(moments)):
+            ctx.emit(
+                "coaching_session",
+                id=ctx.next_id("CS"),
+                manager_id=rep.manager_id,
+                rep_id=rep.id,
+                at=at,
+                plan_documented=rng.random() < 0.85,
+            )
+    _coach_the_coaches(ctx, org)
+
+
+def _coach_the_coaches(ctx: Context, org: Org) -> None:
+    """Branch managers coach their team leads now and then (irrelevant to COA-001)."""
+    rng = ctx.rng
+    for lead in org.team_leads:
+        assert lead.manager_id is not None
+        for month in ctx.months:
+            if rng.random() < 0.4:
+                continue
+            ctx.emit(
+                "coaching_session",
+                id=ctx.next_id("CS"),
+                manager_id=lead.manager_id,
+                rep_id=lead.id,
+                at=ctx.clock(next_workday(month + timedelta(days=rng.randint(0, 25)))),
+                plan_documented=rng.random() < 0.7,
+            )
+
+
+def ride_alongs(ctx: Context, org: Org) -> None:
+    """Monthly-ish field visits; the report follows in 0-2 workdays, sometimes late or missing."""
+    rng = ctx.rng
+    for rep in org.reps:
+        assert rep.manager_id is not None
+        for month in [*ctx.months, ctx.data_end]:
+            if rng.random() < 0.25:
+                continue
+            day = next_workday(month + timedelta(days=rng.randint(0, 27)))
+            if not rep.active_on(day) or day > ctx.as_of:
+                continue
+            at = ctx.clock(day, 9, 14)
+            roll = rng.random()
+            filed: datetime | None
+            if roll < 0.06:
+                filed = None
+            elif roll < 0.16:
+                filed = ctx.clock(add_workdays(day, rng.randint(5, 10)))
+            else:
+                filed = at + timedelta(hours=rng.randint(2, 48))
+            if filed is not None and filed >= ctx.as_of_end:
+                filed = None
+            ctx.emit(
+                "ride_along",
+                id=ctx.next_id("RA", 4),
+                manager_id=rep.manager_id,
+                rep_id=rep.id,
+                at=at,
+                report_filed_at=filed,
+            )
+
+
+def pipeline_reviews(ctx: Context, org: Org) -> None:
+    """Fortnightly pipeline reviews per rep, with the odd one skipped."""
+    rng = ctx.rng
+    for rep in org.reps:
+        assert rep.manager_id is not None
+        day = next_workday(ctx.since + timedelta(days=rng.randint(0, 9)))
+        while day <= ctx.as_of:
+            if rep.active_on(day) and rng.random() > 0.1:
+                ctx.emit(
+                    "pipeline_review",
+                    id=ctx.next_id("PR"),
+                    manager_id=rep.manager_id,
+                    rep_id=rep.id,
+                    at=ctx.clock(day, 9, 16),
+                )
+            day = next_workday(day + timedelta(days=rng.randint(12, 16)))
+
+
+def team_meetings(ctx: Context, org: Org) -> None:
+    """Weekly Monday team meetings of each team lead; monthly ones of branch managers."""
+    rng = ctx.rng
+    monday = ctx.since + timedelta(days=(7 - ctx.since.weekday()) % 7)
+    while monday <= ctx.as_of:
+        for lead in org.team_leads:
+            if rng.random() < 0.08:
+                continue
+            team = len([r for r in org.team_of(lead.id) if r.active_on(monday)])
+            ctx.emit(
+                "team_meeting",
+                id=ctx.next_id("TM"),
+                manager_id=lead.id,
+                at=datetime.combine(monday, time(9, rng.choice((0, 0, 30)))),
+                attendees=max(0, team - rng.choice((0, 0, 0, 1, 2))),
+            )
+        monday += timedelta(days=7)
+    for bm in org.by_role("branch_manager"):
+        for month in ctx.months:
+            day = next_workday(month + timedelta(days=rng.randint(1, 6)))
+            ctx.emit(
+                "team_meeting",
+                id=ctx.next_id("TM"),
+                manager_id=bm.id,
+                at=ctx.clock(day, 10, 15),
+                attendees=len(org.team_of(bm.id)),
+            )

@@ -1,0 +1,268 @@
+"""The synthetic generator: valid, unique, deterministic rows and a ground truth that an
+independent plain-Python check of the four rules reproduces exactly."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import defaultdict
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from auditor.facts import FACT_KINDS, model_for
+from auditor.synth import SynthResult, generate
+
+SEEDS = (1, 2, 3)
+RULES = ("COA-001", "MAT-001", "REP-001", "STG-001")
+Rows = dict[str, list[dict[str, str]]]
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> dict[int, tuple[SynthResult, Rows]]:
+    """One organisation per seed, with its CSV rows read back."""
+    out = {}
+    for seed in SEEDS:
+        result = generate(tmp_path_factory.mktemp(f"seed{seed}"), seed=seed)
+        out[seed] = (result, read_rows(result.out_dir))
+    return out
+
+
+def read_rows(folder: Path) -> Rows:
+    """Every `<kind>.csv` as a list of dicts (empty cells kept as '')."""
+    rows: Rows = {}
+    for kind in FACT_KINDS:
+        with (folder / f"{kind}.csv").open(encoding="utf-8", newline="") as handle:
+            rows[kind] = list(csv.DictReader(handle))
+    return rows
+
+
+def given(row: dict[str, str]) -> dict[str, str]:
+    """A row without its empty (not given) cells."""
+    return {k: v for k, v in row.items() if v != ""}
+
+
+# ------------------------------------------------------------ independent rule checks
+
+
+def ts(text: str) -> datetime:
+    """An ISO instant or day as a naive datetime (a day means midnight)."""
+    return datetime.fromisoformat(text)
+
+
+def month_after(day: date) -> date:
+    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
+
+
+def check_stg(rows: Rows, since_start: datetime) -> set[tuple[str, str, str]]:
+    quals: dict[str, list[datetime]] = defaultdict(list)
+    for r in rows["opportunity_stage"]:
+        if r["stage"] == "qualification":
+            quals[r["opportunity_id"]].append(ts(r["at"]))
+    found = set()
+    for r in rows["opportunity_stage"]:
+        at = ts(r["at"])
+        judged = r["stage"] in ("proposal", "negotiation", "deal") and at >= since_start
+        if judged and not any(q <= at for q in quals[r["opportunity_id"]]):
+            found.add(("STG-001", r["opportunity_id"], ""))
+    return found
+
+
+def check_coa(rows: Rows, since: date, as_of: date) -> set[tuple[str, str, str]]:
+    sessions: dict[str, list[datetime]] = defaultdict(list)
+    for r in rows["coaching_session"]:
+        sessions[r["rep_id"]].append(ts(r["at"]))
+    found = set()
+    month = date(since.year, since.month, 1)
+    if month < since:
+        month = month_after(month)
+    while month_after(month) - timedelta(days=1) <= as_of:
+        last = month_after(month) - timedelta(days=1)
+        lo, hi = ts(month.isoformat()), ts(month_after(month).isoformat())
+        for p in rows["person"]:
+            if p["role"] != "sales_person":
+                continue
+            joined = date.fromisoformat(p["joined_on"])
+            left = date.fromisoformat(p["left_on"]) if p["left_on"] else None
+            if joined > month or (left is not None and left < last):
+                continue
+            if not any(lo <= at < hi for at in sessions[p["id"]]):
+                found.add(("COA-001", p["id"], month.strftime("%Y-%m")))
+        month = month_after(month)
+    return found
+
+
+def check_mat(rows: Rows, since_start: datetime, as_of_end: datetime) -> set[tuple[str, str, str]]:
+    deliveries: dict[str, list[datetime]] = defaultdict(list)
+    for d in rows["material_delivery"]:
+        deliveries[d["request_id"]].append(ts(d["delivered_at"]))
+    found = set()
+    for r in rows["material_request"]:
+        requested = ts(r["requested_at"])
+        if r["category"] != "sales_kit" or requested < since_start:
+            continue
+        deadline = requested + timedelta(days=14)
+        on_time = any(at <= deadline for at in deliveries[r["id"]])
+        if not on_time and deadline < as_of_end:
+            found.add(("MAT-001", r["id"], ""))
+    return found
+
+
+def check_rep(rows: Rows, since_start: datetime) -> set[tuple[str, str, str]]:
+    found = set()
+    for r in rows["mystery_shop"]:
+        lapse = float(r["score"]) < 70 or "false" in (r["badge_worn"], r["visiting_card_given"], r["brochure_current"])
+        if ts(r["at"]) >= since_start and lapse:
+            found.add(("REP-001", r["id"], ""))
+    return found
+
+
+def independent_findings(rows: Rows, since: date, as_of: date) -> list[dict[str, str]]:
+    since_start = ts(since.isoformat())
+    as_of_end = ts(as_of.isoformat()) + timedelta(days=1)
+    found = (
+        check_stg(rows, since_start)
+        | check_coa(rows, since, as_of)
+        | check_mat(rows, since_start, as_of_end)
+        | check_rep(rows, since_start)
+    )
+    return [{"rule_id": r, "subject": s, "occurrence": o} for r, s, o in sorted(found)]
+
+
+# ------------------------------------------------------------ tests
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_rows_validate_and_natural_ids_are_unique(generated, seed: int) -> None:
+    result, rows = generated[seed]
+    assert [p.name for p in result.files] == [f"{kind}.csv" for kind in FACT_KINDS]
+    assert result.facts == sum(len(r) for r in rows.values())
+    for kind, kind_rows in rows.items():
+        assert kind_rows, f"no {kind} rows"
+        model = model_for(kind)
+        ids = [model.model_validate(given(row) | {"kind": kind}).natural_id() for row in kind_rows]
+        assert len(ids) == len(set(ids)), f"duplicate natural ids in {kind}"
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_no_fact_after_the_as_of_day(generated, seed: int) -> None:
+    result, rows = generated[seed]
+    as_of_end = ts(result.as_of.isoformat()) + timedelta(days=1)
+    for kind, kind_rows in rows.items():
+        model = model_for(kind)
+        for row in kind_rows:
+            assert model.model_validate(given(row) | {"kind": kind}).occurred_at() < as_of_end
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_window_and_truth_file(generated, seed: int) -> None:
+    result, _rows = generated[seed]
+    assert result.since == date(2026, 1, 1)
+    assert result.as_of == date(2026, 7, 10)
+    document = json.loads((result.out_dir / "ground_truth.json").read_text(encoding="utf-8"))
+    assert document["as_of"] == "2026-07-10" and document["since"] == "2026-01-01"
+    assert document["findings"] == result.truth
+    keys = [(f["rule_id"], f["subject"], f["occurrence"]) for f in result.truth]
+    assert keys == sorted(keys) and len(keys) == len(set(keys))
+    counts = {rule: sum(1 for k in keys if k[0] == rule) for rule in RULES}
+    assert all(count >= 12 for count in counts.values()), counts
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_truth_matches_independent_check(generated, seed: int) -> None:
+    result, rows = generated[seed]
+    assert independent_findings(rows, result.since, result.as_of) == result.truth
+
+
+def test_same_seed_same_bytes(tmp_path: Path) -> None:
+    first = generate(tmp_path / "a", seed=7, reps=8, months=3)
+    second = generate(tmp_path / "b", seed=7, reps=8, months=3)
+    other = generate(tmp_path / "c", seed=8, reps=8, months=3)
+    names = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert names == sorted(p.name for p in (tmp_path / "b").iterdir())
+    assert len(names) == len(FACT_KINDS) + 1
+    for name in names:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+    assert first.truth == second.truth and first.facts == second.facts
+    assert other.truth != first.truth
+
+
+def test_other_shapes_match_independent_check(tmp_path: Path) -> None:
+    for seed, reps, months, start in ((4, 3, 1, date(2025, 12, 1)), (5, 9, 14, date(2025, 11, 1))):
+        result = generate(tmp_path / str(seed), seed=seed, reps=reps, months=months, start=start)
+        rows = read_rows(result.out_dir)
+        assert result.as_of == month_after_n(start, months) + timedelta(days=9)
+        assert independent_findings(rows, result.since, result.as_of) == result.truth
+
+
+def month_after_n(day: date, months: int) -> date:
+    for _ in range(months):
+        day = month_after(day)
+    return day
+
+
+def test_start_must_be_first_of_month(tmp_path: Path) -> None:
+    with pytest.raises(ValueError):
+        generate(tmp_path, start=date(2026, 1, 2))
+
+
+# ------------------------------------------------------------ near-misses exist
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_near_misses_exist(generated, seed: int) -> None:
+    result, rows = generated[seed]
+    truth = {(f["rule_id"], f["subject"]) for f in result.truth}
+    as_of_end = ts(result.as_of.isoformat()) + timedelta(days=1)
+
+    # STG-001: qualification at exactly the proposal time; early stops; late qualification.
+    by_opp: dict[str, dict[str, datetime]] = defaultdict(dict)
+    for r in rows["opportunity_stage"]:
+        by_opp[r["opportunity_id"]][r["stage"]] = ts(r["at"])
+    proposed = {o: s for o, s in by_opp.items() if "proposal" in s}
+    same = [o for o, s in proposed.items() if s["proposal"] == s.get("qualification")]
+    late = [o for o, s in proposed.items() if s.get("qualification", as_of_end) > s["proposal"]]
+    early = [o for o, s in by_opp.items() if not {"proposal", "negotiation", "deal"} & set(s)]
+    assert same and not any(("STG-001", o) in truth for o in same)
+    assert any("qualification" in by_opp[o] for o in late)
+    assert any("qualification" not in by_opp[o] for o in late)
+    assert early and not any(("STG-001", o) in truth for o in early)
+
+    # COA-001: sessions on the 1st at 00:00 and on the last day at 23:59; partial month empty.
+    times = [ts(r["at"]) for r in rows["coaching_session"]]
+    assert any(t.day == 1 and t.hour == 0 and t.minute == 0 for t in times)
+    assert any((t + timedelta(days=1)).day == 1 and (t.hour, t.minute) == (23, 59) for t in times)
+    assert all(t < datetime(2026, 7, 1) for t in times)
+    people = {p["id"]: p for p in rows["person"]}
+    joined_2nd = [p for p in people.values() if p["joined_on"].endswith("-02")]
+    assert joined_2nd
+    for p in joined_2nd:
+        month = p["joined_on"][:7]
+        assert not any(
+            ts(r["at"]).strftime("%Y-%m") == month for r in rows["coaching_session"] if r["rep_id"] == p["id"]
+        )
+        assert ("COA-001", p["id"], month) not in {tuple(f.values()) for f in result.truth}
+    assert any(p["left_on"] and p["left_on"] >= "2026-01-01" for p in people.values())
+
+    # MAT-001: on time exactly at the deadline; undelivered but not yet due; late other categories.
+    requests = {r["id"]: r for r in rows["material_request"]}
+    delivered: dict[str, list[datetime]] = defaultdict(list)
+    for d in rows["material_delivery"]:
+        delivered[d["request_id"]].append(ts(d["delivered_at"]))
+    kits = [r for r in requests.values() if r["category"] == "sales_kit"]
+    deadline = {r["id"]: ts(r["requested_at"]) + timedelta(days=14) for r in requests.values()}
+    assert any(deadline[r["id"]] in delivered[r["id"]] for r in kits)
+    assert any(not delivered[r["id"]] and deadline[r["id"]] == as_of_end for r in kits)
+    assert any(not delivered[r["id"]] and deadline[r["id"]] > as_of_end for r in kits)
+    assert any(
+        r["category"] != "sales_kit" and any(t > deadline[r["id"]] for t in delivered[r["id"]])
+        for r in requests.values()
+    )
+
+    # REP-001: a score of exactly 70 with every check passed is not a lapse.
+    checks = ("badge_worn", "visiting_card_given", "brochure_current")
+    at_70 = [r for r in rows["mystery_shop"] if float(r["score"]) == 70 and all(r[c] == "true" for c in checks)]
+    assert at_70 and not any(("REP-001", r["id"]) in truth for r in at_70)
+    roles = {people[r["subject_id"]]["role"] for r in rows["mystery_shop"]}
+    assert roles == {"sales_person", "partner"}
