@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import threading
 from typing import Any
 
 import pytest
 from durable import engine
+
+from auditor.engine.runner import quiet_host
 
 SWEEP = {"id": 0, "kind": "_sweep", "since": 100, "sid": "0"}
 
 
 def _fires(condition: dict[str, Any], fact: dict[str, Any]) -> bool:
     fired: list[int] = []
-    host = engine.Host()
+    host = quiet_host()
     host.set_rulesets(
         {
             "q": {
@@ -65,7 +71,7 @@ def test_compiler_refuses_or_with_a_join() -> None:
 
 
 def test_fact_no_rule_accepts_raises() -> None:
-    host = engine.Host()
+    host = quiet_host()
     host.set_rulesets({"q2": {"r": {"all": [{"x": {"kind": "f"}}], "run": lambda c: None}}})
     with pytest.raises(Exception, match="MessageNotHandled|kind"):
         host.assert_fact("q2", {"id": 1, "kind": "other", "sid": "0"})
@@ -73,7 +79,7 @@ def test_fact_no_rule_accepts_raises() -> None:
 
 def test_exception_in_action_is_swallowed_into_state() -> None:
     """Why the runner wraps every action and re-raises what it caught."""
-    host = engine.Host()
+    host = quiet_host()
 
     def boom(c: Any) -> None:
         raise RuntimeError("boom")
@@ -81,3 +87,70 @@ def test_exception_in_action_is_swallowed_into_state() -> None:
     host.set_rulesets({"q3": {"r": {"all": [{"x": {"kind": "f"}}], "run": boom}}})
     host.assert_fact("q3", {"id": 1, "kind": "f", "sid": "0"})  # does not raise
     assert "boom" in str(host.get_state("q3", "0").get("exception", ""))
+
+
+# The catalog's coaching rule on three facts, compiled by our compiler, with or without the
+# padding rule. Without it, durable_rules scans past the end of its expression pool for an end
+# marker (valgrind: "Invalid read ... bytes after a block"). MALLOC_PERTURB_ fills fresh heap
+# memory with garbage instead of zeros, which turns the silent over-read into a crash.
+_OVERREAD_SCRIPT = """
+import sys
+from datetime import date
+from auditor.config import PROJECT_ROOT
+from auditor.engine.compiler import compile_rule
+from auditor.engine.partition import chunks, partition
+from auditor.engine.runner import _Collector, quiet_host
+from auditor.engine.facts import EngineFact
+from auditor.engine.window import SweepWindow
+from auditor.facts import parse_fact
+from auditor.rulebook import load_rulebook
+
+rule = load_rulebook([PROJECT_ROOT / "rules"]).by_id("COA-001")
+compiled = compile_rule(rule, SweepWindow(as_of=date(2026, 2, 28), since=date(2026, 1, 1)))
+raw = [
+    {"kind": "person", "id": "P1", "name": "Ann", "role": "sales_person", "joined_on": "2025-06-01"},
+    {"kind": "coaching_session", "id": "C1", "manager_id": "M", "rep_id": "P1",
+     "at": "2026-01-15", "plan_documented": True},
+    {"kind": "coaching_session", "id": "C2", "manager_id": "M", "rep_id": "P1",
+     "at": "2026-02-15", "plan_documented": True},
+]
+facts = [EngineFact.from_model(i, parse_fact(r)) for i, r in enumerate(raw, 1)]
+ruleset = compiled.ruleset(_Collector().sink)
+if sys.argv[1] == "bare":
+    del ruleset["zz_padding"]
+host = quiet_host()
+host.set_rulesets({"q": ruleset})
+for chunk in chunks(partition(compiled, facts)):
+    encoded = compiled.encode_chunk(chunk)
+    for fact in encoded:
+        fact["sid"] = "1"
+    host.assert_facts("q", encoded)
+    host.assert_fact("q", dict(compiled.sweep_fact(), sid="1"))
+print("survived")
+"""
+
+
+def _overread(variant: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, MALLOC_PERTURB_="165")
+    return subprocess.run([sys.executable, "-c", _OVERREAD_SCRIPT, variant], env=env, capture_output=True, text=True)
+
+
+def test_last_join_sequence_is_read_past_its_end() -> None:
+    """The durable_rules bug the padding rule works around (if this starts passing, durable was fixed)."""
+    assert _overread("bare").returncode != 0
+
+
+def test_padding_rule_prevents_the_over_read() -> None:
+    result = _overread("padded")
+    assert result.returncode == 0 and "survived" in result.stdout, result.stderr
+
+
+def test_quiet_host_has_no_background_threads() -> None:
+    before = {t.ident for t in threading.enumerate()}
+    quiet_host()
+    new = [t for t in threading.enumerate() if t.ident not in before and t.is_alive()]
+    assert new == []
+    engine_host = engine.Host()  # the stock Host starts its dispatch timers
+    assert engine_host._d_timer.is_alive() and engine_host._t_timer.is_alive()
+    engine_host._d_timer.cancel()
+    engine_host._t_timer.cancel()

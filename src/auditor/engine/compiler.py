@@ -1,17 +1,17 @@
 """Compile resolved rules into durable_rules rulesets (plain dicts) and read back what fired.
 
-Shape of every compiled rule (see docs/engine.md for the argument that it
-gives the batch answer):
+Shape of every compiled rule (docs/engine.md argues why it gives the batch answer):
 
 * The sweep fact is asserted last and is first in every rule's ``all`` list,
-  so no rule can fire before all facts of the partition are in the session;
-  an absence (``$not``) is therefore judged against the complete partition.
-* Every fact has a unique durable ``id`` (its position in the partition); the
-  fact's own ``id`` field is encoded as ``_id``.
-* Every kind sent to a ruleset has a catch-all rule so that facts matched only
-  inside an absence are accepted (otherwise MessageNotHandledException).
+  so no rule fires before all facts of the chunk are in the session.
+* Only positive patterns: absence is computed in Python as "judged minus
+  matched", from positive firings, never with ``$not``.
+* Every encoded fact has a unique durable ``id``; the fact's own ``id`` field
+  is encoded as ``_id``. A fact is encoded once per role it can play.
+* Every role has a catch-all rule, and every ruleset ends with a padding rule
+  (a durable_rules over-read at the end of its expression pool).
 * Joins always include the partition key, so subjects sharing a session never
-  see each other's facts.
+  see each other's facts; every field a join reads is required with ``$ex``.
 """
 
 from __future__ import annotations

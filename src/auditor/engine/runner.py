@@ -54,8 +54,9 @@ def quiet_host() -> durable_engine.Host:
     `Host._run` in a subclass instead crashed the engine on small inputs.)
     """
     host = durable_engine.Host()
-    host._d_timer.cancel()
-    host._t_timer.cancel()
+    for timer in (host._d_timer, host._t_timer):
+        timer.cancel()
+        timer.join()
     return host
 
 
