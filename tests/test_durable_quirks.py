@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -12,6 +13,8 @@ import pytest
 from durable import engine
 
 from auditor.engine.runner import quiet_host
+
+from .conftest import require
 
 SWEEP = {"id": 0, "kind": "_sweep", "since": 100, "sid": "0"}
 
@@ -130,17 +133,26 @@ print("survived")
 """
 
 
-def _overread(variant: str) -> subprocess.CompletedProcess[str]:
+def _overread(variant: str, valgrind: bool = False) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, MALLOC_PERTURB_="165")
-    return subprocess.run([sys.executable, "-c", _OVERREAD_SCRIPT, variant], env=env, capture_output=True, text=True)
+    command = [sys.executable, "-c", _OVERREAD_SCRIPT, variant]
+    if valgrind:
+        env = dict(os.environ, PYTHONMALLOC="malloc")
+        command = ["valgrind", "--tool=memcheck", "--error-exitcode=0", *command]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
 
 
 def test_last_join_sequence_is_read_past_its_end() -> None:
-    """The durable_rules bug the padding rule works around (if this starts passing, durable was fixed)."""
-    assert _overread("bare").returncode != 0
+    """The durable_rules bug the padding rule works around, seen by valgrind (if this fails, durable was fixed)."""
+    require(shutil.which("valgrind") is not None, "valgrind is not installed")
+    bare = _overread("bare", valgrind=True)
+    padded = _overread("padded", valgrind=True)
+    assert "survived" in bare.stdout and "survived" in padded.stdout, bare.stderr[-2000:]
+    assert "Invalid read" in bare.stderr and "reduceExpressionSequence" in bare.stderr
+    assert "Invalid read" not in padded.stderr, padded.stderr[-2000:]
 
 
-def test_padding_rule_prevents_the_over_read() -> None:
+def test_padding_rule_survives_garbage_filled_memory() -> None:
     result = _overread("padded")
     assert result.returncode == 0 and "survived" in result.stdout, result.stderr
 
