@@ -265,3 +265,85 @@ def test_sequence_agrees(tmp_path_factory, rows, as_of, since) -> None:  # type:
     reference = reference_evaluate(book.rules, facts, as_of, since)
     assert [(f.key, f.evidence) for f in engine.findings] == [(f.key, f.evidence) for f in reference.findings]
     assert engine.outcomes["T-SEQ"].checked == reference.checked["T-SEQ"]
+
+
+MATCH_RULES = """\
+area: hiring
+rules:
+  - id: T-ONE-INTERVIEWER
+    title: Hire with fewer than two different interviewers
+    severity: medium
+    owner: sales-management
+    rationale: Several interviewers make hiring decisions less personal.
+    check:
+      match:
+        facts:
+          hire: {fact: hiring_step, where: "step in ['offer', 'hire']"}
+          first: {fact: hiring_step, where: "interviewer_id != null"}
+        none:
+          other: {fact: hiring_step, where: "interviewer_id != null and interviewer_id != first.interviewer_id"}
+        key: candidate_id
+        subject: hire.candidate_id
+    message: "{{ subject }}"
+  - id: T-QUESTIONS
+    title: Candidates of one requisition asked different question sets
+    severity: low
+    owner: sales-management
+    rationale: The same questions for every candidate make answers comparable.
+    check:
+      match:
+        facts:
+          one: {fact: hiring_step, where: "question_set != null"}
+          two: {fact: hiring_step, where: "question_set != null and question_set != one.question_set"}
+        key: requisition_id
+        subject: one.requisition_id
+        occurrence: two.question_set
+    message: "{{ subject }}"
+"""
+
+steps = st.sampled_from(["application", "fit_interview", "behavioural_interview", "offer", "hire", "rejection"])
+
+
+@PROFILE
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.sampled_from([f"H{i}" for i in range(30)]),
+            st.sampled_from(["C1", "C2", "C3", "C4"]),
+            st.sampled_from(["REQ1", "REQ2"]),
+            steps,
+            moments,
+            st.one_of(st.none(), st.sampled_from(["M1", "M2", "M3"])),
+            st.one_of(st.none(), st.sampled_from(["QA", "QB"])),
+        ),
+        max_size=30,
+    ),
+    as_of=days,
+    since=days,
+)
+def test_match_agrees(tmp_path_factory, rows, as_of, since) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path_factory.mktemp("rules") / "match.yml"
+    path.write_text(MATCH_RULES, encoding="utf-8")
+    book = load_rulebook([path])
+    assert book.problems == []
+    raw = [
+        {
+            "kind": "hiring_step",
+            "id": hid,
+            "candidate_id": cand,
+            "requisition_id": req,
+            "step": step,
+            "at": at,
+            "interviewer_id": who,
+            "question_set": questions,
+        }
+        for hid, cand, req, step, at, who, questions in rows
+    ]
+    facts = _facts(raw)
+    since = min(since, as_of)
+    engine = evaluate(book.rules, facts, SweepWindow(as_of=as_of, since=since))
+    assert engine.errors == []
+    reference = reference_evaluate(book.rules, facts, as_of, since)
+    assert [(f.key, f.evidence) for f in engine.findings] == [(f.key, f.evidence) for f in reference.findings]
+    for rule in book.rules:
+        assert engine.outcomes[rule.id].checked == reference.checked[rule.id]

@@ -29,6 +29,7 @@ from auditor.rulebook import Rule
 from auditor.rulebook import expr as ex
 from auditor.rulebook.templates import (
     CadenceCheck,
+    MatchCheck,
     Pattern,
     RequiresBeforeCheck,
     SequenceCheck,
@@ -829,12 +830,83 @@ class SequenceRule(CompiledRule):
         return ChunkOutcome(findings, checked)
 
 
+class MatchRule(CompiledRule):
+    """General patterns: every binding of the `facts` aliases with no fact for any `none` pattern.
+
+    Absence is computed from positive firings: `bound` fires per binding, and
+    `blocked_<alias>` per binding that a `none` fact blocks.
+    """
+
+    check: MatchCheck
+
+    def __init__(self, rule: Rule, window: SweepWindow) -> None:
+        super().__init__(rule, window)
+        self.check = rule.check  # type: ignore[assignment]
+
+    def roles(self) -> dict[str, Pattern]:
+        return {**self.check.facts, **self.check.none}
+
+    def key_fields(self) -> dict[str, str]:
+        return self.check.keys
+
+    def _joined(self, alias: str, pattern: Pattern, *extra: dict[str, Any]) -> dict[str, Any]:
+        first = self.check.first
+        key = {encoded_name(self.check.keys[alias]): {first: encoded_name(self.check.keys[first])}}
+        return _pattern_condition(alias, pattern, *(() if alias == first else (key,)), *extra)
+
+    def rules(self) -> dict[str, dict[str, Any]]:
+        first = self.check.first
+        bound: list[dict[str, Any]] = [SWEEP_PATTERN]
+        for alias, pattern in self.check.facts.items():
+            window = _in_window() if alias == first else []
+            bound.append({alias: self._joined(alias, pattern, *window)})
+        out = {"bound": {"all": bound}}
+        for alias, pattern in self.check.none.items():
+            out[f"blocked_{alias}"] = {"all": [*bound, {alias: self._joined(alias, pattern)}]}
+        return out
+
+    def interpret(self, chunk: Chunk, firings: list[Firing]) -> ChunkOutcome:
+        aliases = list(self.check.facts)
+        first_key = self.check.keys[self.check.first]
+        bindings: set[tuple[int, ...]] = set()
+        blocked: set[tuple[int, ...]] = set()
+        for name, ids in firings:
+            binding = tuple(ids[a] for a in aliases)
+            if _str(chunk.by_seq[binding[0]].values[first_key]) not in chunk.keys:
+                continue
+            (bindings if name == "bound" else blocked).add(binding)
+        checked: set[tuple[str, str]] = set()
+        groups: dict[tuple[str, str], list[tuple[int, ...]]] = {}
+        for binding in bindings:
+            facts = dict(zip(aliases, (chunk.by_seq[q] for q in binding), strict=True))
+            key = (self._value(facts, self.check.subject), self._value(facts, self.check.occurrence))
+            checked.add(key)
+            if binding not in blocked:
+                groups.setdefault(key, []).append(binding)
+        findings = []
+        for (subject, occurrence), group in groups.items():
+            rows = [tuple(chunk.by_seq[q].row_id for q in b) for b in group]
+            first = group[min(range(len(group)), key=rows.__getitem__)]
+            evidence = [chunk.by_seq[q] for b in group for q in b]
+            context = {"facts": {a: chunk.by_seq[q].values for a, q in zip(aliases, first, strict=True)}}
+            findings.append(self._finding(subject, occurrence, evidence, context))
+        return ChunkOutcome(findings, checked)
+
+    @staticmethod
+    def _value(facts: dict[str, EngineFact], ref: tuple[str, str] | None) -> str:
+        if ref is None:
+            return ""
+        value = facts[ref[0]].values.get(ref[1])
+        return "" if value is None else _str(value)
+
+
 COMPILERS: dict[str, type[CompiledRule]] = {
     "threshold": ThresholdRule,
     "within": WithinRule,
     "requires_before": RequiresBeforeRule,
     "cadence": CadenceRule,
     "sequence": SequenceRule,
+    "match": MatchRule,
 }
 
 

@@ -18,6 +18,7 @@ from auditor.rulebook import Rule
 from auditor.rulebook import expr as ex
 from auditor.rulebook.templates import (
     CadenceCheck,
+    MatchCheck,
     Pattern,
     RequiresBeforeCheck,
     SequenceCheck,
@@ -234,6 +235,8 @@ def reference_evaluate(
             findings, checked = _cadence(rule, check, facts, sweep, since, as_of)
         elif isinstance(check, SequenceCheck):
             findings, checked = _sequence(rule, check, facts, sweep)
+        elif isinstance(check, MatchCheck):
+            findings, checked = _match(rule, check, facts, sweep)
         else:
             raise TypeError(check)
         result.findings.extend(findings)
@@ -426,4 +429,53 @@ def _sequence(rule: Rule, check: SequenceCheck, facts: Sequence[EngineFact], swe
                 evidence.add(min(late, key=lambda f: (_time(f, check.fact.at), f.row_id)).row_id)
         if evidence:
             findings.append(Finding(rule.id, subject, "", tuple(sorted(evidence))))
+    return findings, checked
+
+
+def _match(rule: Rule, check: MatchCheck, facts: Sequence[EngineFact], sweep: dict[str, datetime]):  # type: ignore[no-untyped-def]
+    aliases = list(check.facts)
+    first = aliases[0]
+
+    def key_of(fact: EngineFact, alias: str) -> str | None:
+        value = fact.values.get(check.keys[alias])
+        return None if value is None else _text(value)
+
+    def extend(bound: dict[str, EngineFact], position: int):  # type: ignore[no-untyped-def]
+        if position == len(aliases):
+            yield dict(bound)
+            return
+        alias = aliases[position]
+        env = _Env({a: f.values for a, f in bound.items()}, sweep)
+        for fact in facts:
+            if key_of(fact, alias) is None:
+                continue
+            if position == 0:
+                if not _timed(fact, check.facts[alias].at) or _time(fact, check.facts[alias].at) < sweep["since"]:
+                    continue
+            elif key_of(fact, alias) != key_of(bound[first], first):
+                continue
+            if holds(check.facts[alias], fact, env, alias):
+                bound[alias] = fact
+                yield from extend(bound, position + 1)
+                del bound[alias]
+
+    def text(binding: dict[str, EngineFact], ref: tuple[str, str] | None) -> str:
+        if ref is None or binding[ref[0]].values.get(ref[1]) is None:
+            return ""
+        return _text(binding[ref[0]].values[ref[1]])
+
+    checked = set()
+    failing: dict[tuple[str, str], set[int]] = {}
+    for binding in extend({}, 0):
+        group = (text(binding, check.subject), text(binding, check.occurrence))
+        checked.add(group)
+        env = _Env({a: f.values for a, f in binding.items()}, sweep)
+        blocked = any(
+            key_of(other, alias) == key_of(binding[first], first) and holds(pattern, other, env, alias)
+            for alias, pattern in check.none.items()
+            for other in facts
+        )
+        if not blocked:
+            failing.setdefault(group, set()).update(f.row_id for f in binding.values())
+    findings = [Finding(rule.id, s, o, tuple(sorted(rows))) for (s, o), rows in failing.items()]
     return findings, checked

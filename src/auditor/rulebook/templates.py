@@ -8,6 +8,7 @@ compiler (`auditor.engine.compiler`) and the reference evaluator
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -73,6 +74,14 @@ class SequenceSpec(_Strict):
     field: str
     steps: list[str] = Field(min_length=2)
     mandatory: list[str] = Field(default_factory=list)
+
+
+class MatchSpec(_Strict):
+    facts: dict[str, PatternSpec] = Field(min_length=1)
+    none: dict[str, PatternSpec] = Field(default_factory=dict)
+    key: str | dict[str, str]
+    subject: str
+    occurrence: str | None = None
 
 
 class ThresholdSpec(_Strict):
@@ -148,7 +157,23 @@ class SequenceCheck:
         return self.steps.index(value) if value in self.steps else None  # type: ignore[arg-type]
 
 
-Check = WithinCheck | RequiresBeforeCheck | CadenceCheck | ThresholdCheck | SequenceCheck
+@dataclass(frozen=True)
+class MatchCheck:
+    """Bindings of `facts` aliases (joined on their key) for which no `none` pattern has a fact."""
+
+    template: ClassVar[str] = "match"
+    facts: dict[str, Pattern]
+    none: dict[str, Pattern]
+    keys: dict[str, str]  # alias -> partition key field
+    subject: tuple[str, str]  # (alias, field)
+    occurrence: tuple[str, str] | None
+
+    @property
+    def first(self) -> str:
+        return next(iter(self.facts))
+
+
+Check = WithinCheck | RequiresBeforeCheck | CadenceCheck | ThresholdCheck | SequenceCheck | MatchCheck
 
 
 # ------------------------------------------------------------------ helpers
@@ -333,4 +358,51 @@ class Sequence(Template):
         return SequenceCheck(fact, spec.subject, spec.field, tuple(spec.steps), tuple(spec.mandatory))
 
 
-TEMPLATES: dict[str, Template] = {t.name: t for t in (Within(), RequiresBefore(), Cadence(), Threshold(), Sequence())}
+_ALIAS = re.compile(r"^[a-z][a-z0-9_]*$")
+_RESERVED = {"sweep", "period", "params", "rule", "subject", "occurrence", "facts", "s", "per"}
+
+
+def _alias_field(text: str, aliases: dict[str, Pattern], path: str) -> tuple[str, str]:
+    alias, _, name = text.partition(".")
+    if alias not in aliases or not name:
+        raise RuleError(f"expected alias.field with an alias of 'facts' ({', '.join(aliases)}), got {text!r}", path)
+    _field_of(aliases[alias].model, name, path)
+    return alias, name
+
+
+def _check_alias(alias: str, taken: dict[str, Pattern], path: str) -> None:
+    if not _ALIAS.match(alias) or alias in _RESERVED or alias in taken:
+        raise RuleError(f"{alias!r} cannot be an alias here (a new lower-case name, not a reserved word)", path)
+
+
+class Match(Template):
+    name = "match"
+    schema = MatchSpec
+    context = frozenset({"facts"})
+
+    def resolve(self, spec: MatchSpec, resolver: Resolver) -> MatchCheck:
+        base = "check.match"
+        facts: dict[str, Pattern] = {}
+        for alias, pattern_spec in spec.facts.items():
+            _check_alias(alias, facts, f"{base}.facts")
+            others = {a: p.model for a, p in facts.items()}
+            facts[alias] = resolver.pattern(pattern_spec, alias, f"{base}.facts.{alias}", others=others)
+        none: dict[str, Pattern] = {}
+        for alias, pattern_spec in spec.none.items():
+            _check_alias(alias, {**facts, **none}, f"{base}.none")
+            others = {a: p.model for a, p in facts.items()}
+            none[alias] = resolver.pattern(pattern_spec, alias, f"{base}.none.{alias}", others=others)
+        every = {**facts, **none}
+        keys = {alias: spec.key for alias in every} if isinstance(spec.key, str) else dict(spec.key)
+        for alias, pattern in every.items():
+            if alias not in keys:
+                raise RuleError(f"no key field for alias {alias!r}", f"{base}.key")
+            _field_of(pattern.model, keys[alias], f"{base}.key")
+        subject = _alias_field(spec.subject, facts, f"{base}.subject")
+        occurrence = _alias_field(spec.occurrence, facts, f"{base}.occurrence") if spec.occurrence else None
+        return MatchCheck(facts, none, keys, subject, occurrence)
+
+
+TEMPLATES: dict[str, Template] = {
+    t.name: t for t in (Within(), RequiresBefore(), Cadence(), Threshold(), Sequence(), Match())
+}
