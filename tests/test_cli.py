@@ -73,6 +73,16 @@ def test_ingest_sweep_list_report(org: list[str], db_url: str, tmp_path: Path) -
         assert f["severity"] in ("high", "medium") and f["message"]
     kit = next(f for f in findings if f["rule_id"] == "MAT-001")
     assert kit["message"] == "Kit request R2 from P2 is 12 day(s) past its 14-day turnaround and not delivered."
+    explained = runner.invoke(
+        main, ["rules", "explain", "MAT-001", "--subject", "R2", "--rules", str(RULES), "--db", db_url]
+    )
+    assert explained.exit_code == 0, explained.output
+    assert "no follow-up (deadline passed" in explained.output
+    assert "=> finding(s)" in explained.output and "reference evaluator agrees" in explained.output
+    explained = runner.invoke(
+        main, ["rules", "explain", "MAT-001", "--subject", "R1", "--rules", str(RULES), "--db", db_url]
+    )
+    assert "on time" in explained.output and "=> no finding" in explained.output
     out = tmp_path / "reports"
     result = runner.invoke(main, ["report", "--out", str(out), "--db", db_url])
     assert result.exit_code == 0, result.output

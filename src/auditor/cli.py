@@ -276,6 +276,44 @@ def rules_test(paths: tuple[Path, ...], rules_paths: tuple[Path, ...], junit: Pa
         sys.exit(1)
 
 
+@rules.command("explain")
+@click.argument("rule_id")
+@click.option("--subject", required=True, help="The subject to explain (e.g. a request, opportunity or person id).")
+@click.option("--as-of", "as_of", type=click.DateTime(["%Y-%m-%d"]), help="Default: the latest sweep's as-of day.")
+@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), help="Default: the latest sweep's since day.")
+@rules_option
+@policy_option
+@db_option
+def rules_explain(
+    rule_id: str,
+    subject: str,
+    as_of: Any,
+    since: Any,
+    rules_paths: tuple[Path, ...],
+    policy: Path | None,
+    db_url: str | None,
+) -> None:
+    """Show which facts a rule matched for one subject, what was missing, and why it did or did not fire."""
+    from auditor.engine.explain import explain
+    from auditor.engine.sweep import load_facts, resolve_window, rule_kinds
+
+    book = _load_rules(rules_paths, policy)
+    try:
+        rule = book.by_id(rule_id)
+    except KeyError:
+        raise click.UsageError(f"no rule {rule_id!r} (see `auditor rules list`)") from None
+    engine = open_database(db_url)
+    try:
+        window = resolve_window(
+            engine, as_of.date() if as_of else None, since.date() if since else None, book.policy.holidays
+        )
+    except NoSweepError as exc:
+        raise click.UsageError(f"{exc}; or give --as-of") from None
+    with Session(engine) as session:
+        facts = load_facts(session, rule_kinds([rule]), window.as_of_end)
+    click.echo(explain(rule, facts, subject, window).render())
+
+
 # ---------------------------------------------------------------- synth and demo
 
 

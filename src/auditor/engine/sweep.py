@@ -65,6 +65,20 @@ def default_since(session: Session, as_of: date) -> date:
     return earliest.date()
 
 
+def resolve_window(
+    engine: Engine, as_of: date | None, since: date | None, holidays: frozenset[date] = frozenset()
+) -> SweepWindow:
+    """A window from the given days, falling back to the latest sweep's (NoSweepError if there is none)."""
+    from auditor.findings.query import get_sweep
+
+    with Session(engine) as session:
+        if as_of is None:
+            latest = get_sweep(session)
+            as_of, since = latest.as_of, since or latest.since
+        since = since or default_since(session, as_of)
+    return SweepWindow(as_of=as_of, since=since, holidays=holidays)
+
+
 def run_sweep(
     engine: Engine,
     rules: list[Rule],
