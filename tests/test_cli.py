@@ -174,3 +174,63 @@ def test_rules_list_and_test_pass_on_the_catalog() -> None:
     tested = runner.invoke(main, ["rules", "test", str(RULES), "--rules", str(RULES)])
     assert tested.exit_code == 0, tested.output
     assert " 0 failed" in tested.output
+
+
+def test_sweep_with_a_crashing_partition_exits_3_and_reports_it(
+    org: list[str], sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runner = CliRunner()
+    assert runner.invoke(main, ["ingest", *org, "--db", sqlite_url]).exit_code == 0
+    monkeypatch.setenv("AUDITOR_FAULT_RULE", "MAT-001")
+    monkeypatch.setenv("AUDITOR_FAULT_SUBJECT", "R2")
+    swept = runner.invoke(
+        main, ["sweep", "--as-of", "2026-01-31", "--since", "2026-01-01", "--rules", str(RULES), "--db", sqlite_url]
+    )
+    assert swept.exit_code == 3, swept.output
+    assert "engine error" in swept.output and "MAT-001" in swept.output
+    monkeypatch.delenv("AUDITOR_FAULT_RULE")
+    listed = json.loads(runner.invoke(main, ["findings", "list", "--format", "json", "--db", sqlite_url]).output)
+    assert {f["rule_id"] for f in listed} == {"COA-001", "STG-001", "REP-001"}  # the other rules are complete
+    out = tmp_path / "reports"
+    assert runner.invoke(main, ["report", "--out", str(out), "--db", sqlite_url]).exit_code == 0
+    html = (out / "1" / "index.html").read_text(encoding="utf-8")
+    assert 'id="engine-errors"' in html and "R2" in html
+
+
+DANGEROUS = """\
+area: security
+rules:
+{rules}
+"""
+RULE = """\
+  - id: {id}
+    title: t
+    severity: low
+    owner: o
+    rationale: r
+    check:
+      threshold:
+        fact: {{fact: mystery_shop, where: "{where}"}}
+    message: m
+"""
+
+
+@pytest.mark.parametrize(
+    ("where", "expected"),
+    [
+        ("__import__('os').system('touch {marker}') == 0", "name '__import__' is not allowed"),
+        ("score.__class__ == 1", "attribute '__class__' is not allowed"),
+        ("(lambda: 1)() == 1", "calling lambda is not allowed"),
+        ("open('{marker}', 'w') == 1", "function 'open' is not allowed"),
+    ],
+)
+def test_rules_check_refuses_code_and_runs_nothing(tmp_path: Path, where: str, expected: str) -> None:
+    marker = tmp_path / "executed"
+    path = tmp_path / "evil.yml"
+    path.write_text(
+        DANGEROUS.format(rules=RULE.format(id="EVIL-1", where=where.format(marker=marker))), encoding="utf-8"
+    )
+    result = CliRunner().invoke(main, ["rules", "check", str(path)])
+    assert result.exit_code == 1
+    assert f"{path}:10 [EVIL-1]" in result.output and expected in result.output, result.output
+    assert not marker.exists()

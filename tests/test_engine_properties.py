@@ -347,3 +347,49 @@ def test_match_agrees(tmp_path_factory, rows, as_of, since) -> None:  # type: ig
     assert [(f.key, f.evidence) for f in engine.findings] == [(f.key, f.evidence) for f in reference.findings]
     for rule in book.rules:
         assert engine.outcomes[rule.id].checked == reference.checked[rule.id]
+
+
+EARLY_COACHING_RULE = """\
+area: coaching
+rules:
+  - id: T-EARLY
+    title: Rep not coached in the first half of a month
+    severity: low
+    owner: sales-management
+    rationale: Coaching early in the month leaves time to act on it.
+    params: {days_in: 15}
+    check:
+      cadence:
+        population: {fact: person, where: "role == 'sales_person'"}
+        expect: {fact: coaching_session, match: {rep_id: id}, where: "at < period.start + days(days_in)"}
+        every: month
+    message: "{{ subject }}"
+"""
+
+
+@PROFILE
+@given(
+    members=st.lists(st.tuples(people, days), max_size=6),
+    sessions=st.lists(st.tuples(st.sampled_from([f"C{i}" for i in range(40)]), people, moments), max_size=40),
+    as_of=days,
+    since=days,
+)
+def test_cadence_with_period_bounds_agrees(tmp_path_factory, members, sessions, as_of, since) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path_factory.mktemp("rules") / "early.yml"
+    path.write_text(EARLY_COACHING_RULE, encoding="utf-8")
+    book = load_rulebook([path])
+    assert book.problems == []
+    raw: list[dict[str, Any]] = [
+        {"kind": "person", "id": pid, "name": pid, "role": "sales_person", "joined_on": joined}
+        for pid, joined in members
+    ]
+    raw += [
+        {"kind": "coaching_session", "id": cid, "manager_id": "M", "rep_id": pid, "at": at, "plan_documented": True}
+        for cid, pid, at in sessions
+    ]
+    facts = _facts(raw)
+    since = min(since, as_of)
+    engine = evaluate(book.rules, facts, SweepWindow(as_of=as_of, since=since))
+    assert engine.errors == []
+    reference = reference_evaluate(book.rules, facts, as_of, since)
+    assert [(f.key, f.evidence) for f in engine.findings] == [(f.key, f.evidence) for f in reference.findings]

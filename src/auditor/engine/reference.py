@@ -374,7 +374,7 @@ def _cadence(
                 continue
             subject = _text(member.values["id"])
             checked.add((subject, label))
-            env_m = _Env({"member": member.values}, sweep)
+            env_m = _Env({"member": member.values}, sweep, {"start": period_start, "end": period_end})
             found = [
                 e
                 for e in facts

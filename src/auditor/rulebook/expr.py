@@ -334,10 +334,11 @@ class _Converter:
         return FieldRef(owner, node.attr)
 
     def _Call(self, node: ast.Call) -> Expr:
-        if not isinstance(node.func, ast.Name) or node.func.id not in _FUNCTIONS:
-            name = node.func.id if isinstance(node.func, ast.Name) else _describe(node.func)
-            allowed = ", ".join(sorted(_FUNCTIONS))
-            raise self.fail(node, f"function {name!r} is not allowed (allowed: {allowed})")
+        allowed = ", ".join(sorted(_FUNCTIONS))
+        if not isinstance(node.func, ast.Name):
+            raise self.fail(node, f"calling {_describe(node.func)} is not allowed (functions allowed: {allowed})")
+        if node.func.id not in _FUNCTIONS:
+            raise self.fail(node, f"function {node.func.id!r} is not allowed (allowed: {allowed})")
         if node.keywords or len(node.args) != 1:
             raise self.fail(node, f"{node.func.id}() takes exactly one argument")
         arg = self.convert(node.args[0])

@@ -305,7 +305,10 @@ class Cadence(Template):
     def resolve(self, spec: CadenceSpec, resolver: Resolver) -> CadenceCheck:
         base = "check.cadence"
         population = resolver.pattern(spec.population, "member", f"{base}.population")
-        expect = resolver.pattern(spec.expect, "expect", f"{base}.expect", others={"member": population.model})
+        period_refs = frozenset({"sweep.as_of", "sweep.since", "period.start", "period.end"})
+        expect = resolver.pattern(
+            spec.expect, "expect", f"{base}.expect", others={"member": population.model}, refs=period_refs
+        )
         if len(expect.match) != 1:
             raise RuleError("expect.match must join on exactly one field", f"{base}.expect.match")
         resolver.other_field(expect, population, f"{base}.expect.match")
