@@ -60,6 +60,22 @@ def _agree(rule_id: str, facts: list[EngineFact], as_of: date, since: date) -> N
     assert engine.outcomes[rule_id].checked == reference.checked[rule_id]
 
 
+def _agree_inline(tmp_path_factory, rule_text: str, raw: list[dict[str, Any]], as_of: date, since: date) -> None:  # type: ignore[no-untyped-def]
+    """Engine and reference agree (findings, evidence, judged sets) for rules given as YAML text."""
+    path = tmp_path_factory.mktemp("rules") / "rules.yml"
+    path.write_text(rule_text, encoding="utf-8")
+    book = load_rulebook([path])
+    assert book.problems == []
+    facts = _facts(raw)
+    since = min(since, as_of)
+    engine = evaluate(book.rules, facts, SweepWindow(as_of=as_of, since=since))
+    assert engine.errors == []
+    reference = reference_evaluate(book.rules, facts, as_of, since)
+    assert [(f.key, f.evidence) for f in engine.findings] == [(f.key, f.evidence) for f in reference.findings]
+    for rule in book.rules:
+        assert engine.outcomes[rule.id].checked == reference.checked[rule.id]
+
+
 request_ids = st.sampled_from([f"R{i}" for i in range(12)])
 
 
@@ -201,10 +217,6 @@ rules:
     since=days,
 )
 def test_within_on_one_fact_in_two_roles_agrees(tmp_path_factory, visits, as_of, since) -> None:  # type: ignore[no-untyped-def]
-    path = tmp_path_factory.mktemp("rules") / "ride.yml"
-    path.write_text(REPORT_RULE, encoding="utf-8")
-    book = load_rulebook([path])
-    assert book.problems == []
     raw = [
         {
             "kind": "ride_along",
@@ -216,13 +228,7 @@ def test_within_on_one_fact_in_two_roles_agrees(tmp_path_factory, visits, as_of,
         }
         for vid, at, delay in visits
     ]
-    facts = _facts(raw)
-    since = min(since, as_of)
-    window = SweepWindow(as_of=as_of, since=since)
-    engine = evaluate(book.rules, facts, window)
-    assert engine.errors == []
-    reference = reference_evaluate(book.rules, facts, as_of, since)
-    assert [(f.key, f.evidence) for f in engine.findings] == [(f.key, f.evidence) for f in reference.findings]
+    _agree_inline(tmp_path_factory, REPORT_RULE, raw, as_of, since)
 
 
 SEQUENCE_RULE = """\
@@ -251,20 +257,10 @@ rules:
     since=days,
 )
 def test_sequence_agrees(tmp_path_factory, rows, as_of, since) -> None:  # type: ignore[no-untyped-def]
-    path = tmp_path_factory.mktemp("rules") / "seq.yml"
-    path.write_text(SEQUENCE_RULE, encoding="utf-8")
-    book = load_rulebook([path])
-    assert book.problems == []
     raw = [
         {"kind": "opportunity_stage", "opportunity_id": o, "stage": s, "at": at, "owner_id": "P"} for o, s, at in rows
     ]
-    facts = _facts(raw)
-    since = min(since, as_of)
-    engine = evaluate(book.rules, facts, SweepWindow(as_of=as_of, since=since))
-    assert engine.errors == []
-    reference = reference_evaluate(book.rules, facts, as_of, since)
-    assert [(f.key, f.evidence) for f in engine.findings] == [(f.key, f.evidence) for f in reference.findings]
-    assert engine.outcomes["T-SEQ"].checked == reference.checked["T-SEQ"]
+    _agree_inline(tmp_path_factory, SEQUENCE_RULE, raw, as_of, since)
 
 
 MATCH_RULES = """\
@@ -322,10 +318,6 @@ steps = st.sampled_from(["application", "fit_interview", "behavioural_interview"
     since=days,
 )
 def test_match_agrees(tmp_path_factory, rows, as_of, since) -> None:  # type: ignore[no-untyped-def]
-    path = tmp_path_factory.mktemp("rules") / "match.yml"
-    path.write_text(MATCH_RULES, encoding="utf-8")
-    book = load_rulebook([path])
-    assert book.problems == []
     raw = [
         {
             "kind": "hiring_step",
@@ -339,14 +331,7 @@ def test_match_agrees(tmp_path_factory, rows, as_of, since) -> None:  # type: ig
         }
         for hid, cand, req, step, at, who, questions in rows
     ]
-    facts = _facts(raw)
-    since = min(since, as_of)
-    engine = evaluate(book.rules, facts, SweepWindow(as_of=as_of, since=since))
-    assert engine.errors == []
-    reference = reference_evaluate(book.rules, facts, as_of, since)
-    assert [(f.key, f.evidence) for f in engine.findings] == [(f.key, f.evidence) for f in reference.findings]
-    for rule in book.rules:
-        assert engine.outcomes[rule.id].checked == reference.checked[rule.id]
+    _agree_inline(tmp_path_factory, MATCH_RULES, raw, as_of, since)
 
 
 EARLY_COACHING_RULE = """\
@@ -375,10 +360,6 @@ rules:
     since=days,
 )
 def test_cadence_with_period_bounds_agrees(tmp_path_factory, members, sessions, as_of, since) -> None:  # type: ignore[no-untyped-def]
-    path = tmp_path_factory.mktemp("rules") / "early.yml"
-    path.write_text(EARLY_COACHING_RULE, encoding="utf-8")
-    book = load_rulebook([path])
-    assert book.problems == []
     raw: list[dict[str, Any]] = [
         {"kind": "person", "id": pid, "name": pid, "role": "sales_person", "joined_on": joined}
         for pid, joined in members
@@ -387,9 +368,4 @@ def test_cadence_with_period_bounds_agrees(tmp_path_factory, members, sessions, 
         {"kind": "coaching_session", "id": cid, "manager_id": "M", "rep_id": pid, "at": at, "plan_documented": True}
         for cid, pid, at in sessions
     ]
-    facts = _facts(raw)
-    since = min(since, as_of)
-    engine = evaluate(book.rules, facts, SweepWindow(as_of=as_of, since=since))
-    assert engine.errors == []
-    reference = reference_evaluate(book.rules, facts, as_of, since)
-    assert [(f.key, f.evidence) for f in engine.findings] == [(f.key, f.evidence) for f in reference.findings]
+    _agree_inline(tmp_path_factory, EARLY_COACHING_RULE, raw, as_of, since)

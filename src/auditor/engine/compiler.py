@@ -293,9 +293,12 @@ class CompiledRule:
     same fact in two roles (a request that is its own answer).
     """
 
+    check: Any  # the template's resolved check; subclasses narrow the type
+
     def __init__(self, rule: Rule, window: SweepWindow) -> None:
         self.rule = rule
         self.window = window
+        self.check = rule.check
         self.name = "r_" + re.sub(r"[^A-Za-z0-9_]", "_", rule.id)
 
     # roles and partitioning -------------------------------------------
@@ -422,10 +425,6 @@ def _by_time(facts: list[EngineFact], field_name: str) -> list[EngineFact]:
 class ThresholdRule(CompiledRule):
     check: ThresholdCheck
 
-    def __init__(self, rule: Rule, window: SweepWindow) -> None:
-        super().__init__(rule, window)
-        self.check = rule.check  # type: ignore[assignment]
-
     def roles(self) -> dict[str, Pattern]:
         return {"fact": self.check.fact}
 
@@ -464,7 +463,6 @@ class WithinRule(CompiledRule):
 
     def __init__(self, rule: Rule, window: SweepWindow) -> None:
         super().__init__(rule, window)
-        self.check = rule.check  # type: ignore[assignment]
         (self._expect_key, self._trigger_key), *_ = self.check.expect.match.items()
 
     def roles(self) -> dict[str, Pattern]:
@@ -565,7 +563,6 @@ class RequiresBeforeRule(CompiledRule):
 
     def __init__(self, rule: Rule, window: SweepWindow) -> None:
         super().__init__(rule, window)
-        self.check = rule.check  # type: ignore[assignment]
         ((self._requires_key, self._fact_key),) = self.check.requires.match.items()
 
     def roles(self) -> dict[str, Pattern]:
@@ -620,7 +617,6 @@ class CadenceRule(CompiledRule):
 
     def __init__(self, rule: Rule, window: SweepWindow) -> None:
         super().__init__(rule, window)
-        self.check = rule.check  # type: ignore[assignment]
         ((self._expect_key, self._member_key),) = self.check.expect.match.items()
         self.periods = complete_periods(self.check.every, window)
 
@@ -713,10 +709,6 @@ class SequenceRule(CompiledRule):
     """
 
     check: SequenceCheck
-
-    def __init__(self, rule: Rule, window: SweepWindow) -> None:
-        super().__init__(rule, window)
-        self.check = rule.check  # type: ignore[assignment]
 
     def roles(self) -> dict[str, Pattern]:
         return {"fact": self.check.fact}
@@ -838,10 +830,6 @@ class MatchRule(CompiledRule):
     """
 
     check: MatchCheck
-
-    def __init__(self, rule: Rule, window: SweepWindow) -> None:
-        super().__init__(rule, window)
-        self.check = rule.check  # type: ignore[assignment]
 
     def roles(self) -> dict[str, Pattern]:
         return {**self.check.facts, **self.check.none}

@@ -4,21 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import get_args
 
+from auditor.facts.kinds import Stage
 from auditor.synth.context import Context, add_workdays, next_workday
 from auditor.synth.org import Member, Org
 
-FUNNEL = (
-    "contact",
-    "information_exchange",
-    "lead_generation",
-    "identification",
-    "qualification",
-    "proposal",
-    "negotiation",
-    "deal",
-    "after_sales",
-)
+FUNNEL = tuple(stage for stage in get_args(Stage) if stage != "lost")
 PRICED = frozenset({"proposal", "negotiation", "deal", "after_sales"})
 COMPANY_A = (
     "Acme", "Borealis", "Cobalt", "Delta", "Evergreen", "Falcon", "Granite", "Helix", "Ionic",
