@@ -72,9 +72,25 @@ def test_partition_that_always_crashes_is_an_engine_error(monkeypatch: pytest.Mo
     result = evaluate(BOOK.rules, facts, WINDOW, jobs=2)
     assert len(result.errors) == 1
     error = result.errors[0]
-    assert error.rule_id == "MAT-001" and "R7" in error.subjects and "died twice" in error.error
+    assert error.rule_id == "MAT-001" and "R7" in error.subjects and "died or hung twice" in error.error
     # Other rules are unaffected.
     clean = evaluate(BOOK.rules, facts, WINDOW)
     assert [f.key for f in result.findings if f.rule_id != "MAT-001"] == [
         f.key for f in clean.findings if f.rule_id != "MAT-001"
     ]
+
+
+def test_hung_worker_is_killed_and_task_retried(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from auditor.engine import runner
+
+    facts = _facts()
+    clean = evaluate(BOOK.rules, facts, WINDOW, jobs=2)
+    monkeypatch.setattr(runner, "TASK_TIMEOUT", 2.0)
+    monkeypatch.setenv("AUDITOR_FAULT_RULE", "MAT-001")
+    monkeypatch.setenv("AUDITOR_FAULT_SUBJECT", "R7")
+    monkeypatch.setenv("AUDITOR_FAULT_KIND", "hang")
+    monkeypatch.setenv("AUDITOR_FAULT_ONCE_FILE", str(tmp_path / "hung-once"))
+    result = evaluate(BOOK.rules, facts, WINDOW, jobs=2)
+    assert (tmp_path / "hung-once").exists(), "the fault was not injected"
+    assert result.errors == [] and result.retried_tasks >= 1
+    assert [(f.key, f.evidence) for f in result.findings] == [(f.key, f.evidence) for f in clean.findings]

@@ -24,6 +24,7 @@ import json
 import multiprocessing
 import os
 import signal
+import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -36,7 +37,8 @@ from auditor.engine.compiler import Chunk, ChunkOutcome, CompiledRule, Firing
 
 SESSIONS_PER_RULESET = 1000  # durable_rules refuses the 1,025th session of a ruleset (MemoryError)
 TASKS_PER_WORKER = 40  # a worker process is replaced after this many tasks (bounded memory)
-FAULT_VARIABLES = ("AUDITOR_FAULT_RULE", "AUDITOR_FAULT_SUBJECT", "AUDITOR_FAULT_ONCE_FILE")
+TASK_TIMEOUT = float(os.environ.get("AUDITOR_TASK_TIMEOUT", "600"))  # seconds before a silent worker is killed
+FAULT_VARIABLES = ("AUDITOR_FAULT_RULE", "AUDITOR_FAULT_SUBJECT", "AUDITOR_FAULT_ONCE_FILE", "AUDITOR_FAULT_KIND")
 
 
 class EngineFailure(RuntimeError):
@@ -176,6 +178,8 @@ def _maybe_crash(compiled: CompiledRule, task: Task) -> None:
         if os.path.exists(marker):
             return
         open(marker, "w").close()
+    if _WORKER_FAULT.get("AUDITOR_FAULT_KIND") == "hang":
+        time.sleep(3600)
     os.kill(os.getpid(), signal.SIGSEGV)
 
 
@@ -210,9 +214,12 @@ def run_pool(compiled: list[CompiledRule], tasks: list[Task], jobs: int) -> Iter
                 workers.append(worker)
             if not workers:
                 break
-            ready = connection_wait([w.conn for w in workers] + [w.process.sentinel for w in workers])
+            ready = connection_wait([w.conn for w in workers] + [w.process.sentinel for w in workers], timeout=1.0)
             for worker in list(workers):
-                if worker.conn not in ready and worker.process.sentinel not in ready:
+                if worker.overdue():
+                    worker.process.kill()  # a hung worker counts as a dead one
+                    worker.process.join()
+                elif worker.conn not in ready and worker.process.sentinel not in ready:
                     continue
                 result = worker.collect()
                 if result is not None:
@@ -229,7 +236,7 @@ def run_pool(compiled: list[CompiledRule], tasks: list[Task], jobs: int) -> Iter
             worker.stop()
 
 
-_DIED = "worker process died twice (crash in durable_rules?)"
+_DIED = "worker process died or hung twice (crash in durable_rules?)"
 
 
 @dataclass
@@ -242,6 +249,7 @@ class _Worker:
     task: Task | None = None
     attempt: int = 0
     done: int = 0
+    started: float = 0.0
 
     @classmethod
     def start(cls, compiled: CompiledRule, rule_index: int, fault: dict[str, str]) -> _Worker:
@@ -253,12 +261,17 @@ class _Worker:
         return cls(process, parent, rule_index)
 
     def assign(self, task: Task, attempt: int) -> None:
-        self.task, self.attempt = task, attempt
+        self.task, self.attempt, self.started = task, attempt, time.monotonic()
         self.conn.send(task)
+
+    def overdue(self) -> bool:
+        return self.task is not None and time.monotonic() - self.started > TASK_TIMEOUT
 
     def collect(self) -> TaskResult | None:
         """The result of the held task, or None when the worker died."""
         assert self.task is not None
+        if not self.process.is_alive() and not self.conn.poll():
+            return None
         try:
             kind, payload = self.conn.recv()
         except (EOFError, OSError):
