@@ -134,3 +134,25 @@ def test_rules_test_writes_junit(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     xml = target.read_text(encoding="utf-8")
     assert '<testsuite name="MAT-001"' in xml and 'name="delivered_exactly_at_fourteen_days_is_on_time"' in xml
+
+
+def test_cadence_count_follows_the_policy(tmp_path: Path) -> None:
+    raw = [
+        {"kind": "person", "id": "P1", "name": "Ann", "role": "sales_person", "joined_on": "2025-06-01"},
+        {
+            "kind": "coaching_session",
+            "id": "C1",
+            "manager_id": "M",
+            "rep_id": "P1",
+            "at": "2026-01-15",
+            "plan_documented": True,
+        },
+    ]
+    facts = [EngineFact.from_model(i, parse_fact(r)) for i, r in enumerate(raw, start=1)]
+    window = SweepWindow(as_of=date(2026, 1, 31), since=date(2026, 1, 1))
+    policy = tmp_path / "policy.yml"
+    policy.write_text("params:\n  COA-001: {sessions_per_month: 2}\n", encoding="utf-8")
+    default = load_rulebook([RULES]).by_id("COA-001")
+    stricter = load_rulebook([RULES], load_policy(policy)).by_id("COA-001")
+    assert evaluate([default], facts, window).findings == []
+    assert [f.key for f in evaluate([stricter], facts, window).findings] == ["COA-001|P1|2026-01"]

@@ -63,7 +63,7 @@ class CadenceSpec(_Strict):
     population: PatternSpec
     expect: PatternSpec
     every: PeriodName
-    at_least: int = Field(default=1, ge=1, le=10)
+    at_least: int | str = Field(default=1, description="a number, or the name of an integer param")
     active_from: str | None = None
     active_until: str | None = None
 
@@ -319,7 +319,12 @@ class Cadence(Template):
             if value is not None:
                 _field_of(population.model, value, f"{base}.{name}")
         _default_subject(population.model, f"{base}.population")
-        return CadenceCheck(population, expect, spec.every, spec.at_least, active_from, active_until)
+        at_least = resolver.params.get(spec.at_least) if isinstance(spec.at_least, str) else spec.at_least
+        if isinstance(spec.at_least, str) and spec.at_least not in resolver.params:
+            raise RuleError(f"at_least names {spec.at_least!r}, which is not a param of this rule", f"{base}.at_least")
+        if not isinstance(at_least, int) or isinstance(at_least, bool) or not 1 <= at_least <= 50:
+            raise RuleError(f"at_least must be a whole number from 1 to 50, got {at_least!r}", f"{base}.at_least")
+        return CadenceCheck(population, expect, spec.every, at_least, active_from, active_until)
 
 
 class Threshold(Template):
