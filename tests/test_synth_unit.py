@@ -15,7 +15,7 @@ from auditor.facts import FACT_KINDS, model_for
 from auditor.synth import SynthResult, generate
 
 SEEDS = (1, 2, 3)
-RULES = ("COA-001", "MAT-001", "REP-001", "STG-001")
+RULES = ("COA-001", "COA-002", "COA-003", "MAT-001", "REP-001", "STG-001")
 Rows = dict[str, list[dict[str, str]]]
 
 
@@ -118,6 +118,26 @@ def check_rep(rows: Rows, since_start: datetime) -> set[tuple[str, str, str]]:
     return found
 
 
+def check_coa_plans(rows: Rows, since_start: datetime) -> set[tuple[str, str, str]]:
+    return {
+        ("COA-002", r["id"], "")
+        for r in rows["coaching_session"]
+        if r["plan_documented"] == "false" and ts(r["at"]) >= since_start
+    }
+
+
+def check_coa_reports(rows: Rows, since_start: datetime, as_of_end: datetime) -> set[tuple[str, str, str]]:
+    found = set()
+    for r in rows["ride_along"]:
+        visit = ts(r["at"])
+        due = visit + timedelta(hours=48)
+        filed = ts(r["report_filed_at"]) if r["report_filed_at"] else None
+        late = filed > due if filed is not None else due < as_of_end
+        if visit >= since_start and late:
+            found.add(("COA-003", r["id"], ""))
+    return found
+
+
 def independent_findings(rows: Rows, since: date, as_of: date) -> list[dict[str, str]]:
     since_start = ts(since.isoformat())
     as_of_end = ts(as_of.isoformat()) + timedelta(days=1)
@@ -126,6 +146,8 @@ def independent_findings(rows: Rows, since: date, as_of: date) -> list[dict[str,
         | check_coa(rows, since, as_of)
         | check_mat(rows, since_start, as_of_end)
         | check_rep(rows, since_start)
+        | check_coa_plans(rows, since_start)
+        | check_coa_reports(rows, since_start, as_of_end)
     )
     return [{"rule_id": r, "subject": s, "occurrence": o} for r, s, o in sorted(found)]
 

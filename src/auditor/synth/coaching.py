@@ -1,4 +1,4 @@
-"""Sales management: coaching (COA-001), ride-alongs, pipeline reviews and team meetings."""
+"""Sales management: coaching (COA-001, COA-002), ride-alongs (COA-003), pipeline reviews and team meetings."""
 
 from __future__ import annotations
 
@@ -51,15 +51,18 @@ def coaching(ctx: Context, org: Org) -> None:
             if not moments:
                 moments = [ctx.clock(month + timedelta(days=3))]
         for at in sorted(set(moments)):
-            ctx.emit(
-                "coaching_session",
-                id=ctx.next_id("CS"),
-                manager_id=rep.manager_id,
-                rep_id=rep.id,
-                at=at,
-                plan_documented=rng.random() < 0.85,
-            )
+            _session(ctx, rep.manager_id, rep.id, at, rng.random() < 0.85)
     _coach_the_coaches(ctx, org)
+
+
+def _session(ctx: Context, manager_id: str, rep_id: str, at: datetime, plan_documented: bool) -> None:
+    """Emit one coaching session; one without a documented plan is a COA-002 deviation."""
+    session_id = ctx.next_id("CS")
+    ctx.emit(
+        "coaching_session", id=session_id, manager_id=manager_id, rep_id=rep_id, at=at, plan_documented=plan_documented
+    )
+    if not plan_documented:
+        ctx.truth.add("COA-002", session_id)
 
 
 def _coach_the_coaches(ctx: Context, org: Org) -> None:
@@ -70,18 +73,19 @@ def _coach_the_coaches(ctx: Context, org: Org) -> None:
         for month in ctx.months:
             if rng.random() < 0.4:
                 continue
-            ctx.emit(
-                "coaching_session",
-                id=ctx.next_id("CS"),
-                manager_id=lead.manager_id,
-                rep_id=lead.id,
-                at=ctx.clock(next_workday(month + timedelta(days=rng.randint(0, 25)))),
-                plan_documented=rng.random() < 0.7,
-            )
+            at = ctx.clock(next_workday(month + timedelta(days=rng.randint(0, 25))))
+            _session(ctx, lead.manager_id, lead.id, at, rng.random() < 0.7)
+
+
+REPORT_LIMIT = timedelta(hours=48)
 
 
 def ride_alongs(ctx: Context, org: Org) -> None:
-    """Monthly-ish field visits; the report follows in 0-2 workdays, sometimes late or missing."""
+    """Monthly-ish field visits; the report follows within 48 hours, sometimes late or missing (COA-003).
+
+    Near-misses: reports filed exactly 48 hours after the visit, and missing
+    reports whose 48 hours have not yet run out at the end of the as-of day.
+    """
     rng = ctx.rng
     for rep in org.reps:
         assert rep.manager_id is not None
@@ -98,18 +102,17 @@ def ride_alongs(ctx: Context, org: Org) -> None:
                 filed = None
             elif roll < 0.16:
                 filed = ctx.clock(add_workdays(day, rng.randint(5, 10)))
+            elif roll < 0.20:
+                filed = at + REPORT_LIMIT  # near-miss: exactly on the limit is on time
             else:
-                filed = at + timedelta(hours=rng.randint(2, 48))
+                filed = at + timedelta(hours=rng.randint(2, 47))
             if filed is not None and filed >= ctx.as_of_end:
                 filed = None
-            ctx.emit(
-                "ride_along",
-                id=ctx.next_id("RA", 4),
-                manager_id=rep.manager_id,
-                rep_id=rep.id,
-                at=at,
-                report_filed_at=filed,
-            )
+            visit_id = ctx.next_id("RA", 4)
+            ctx.emit("ride_along", id=visit_id, manager_id=rep.manager_id, rep_id=rep.id, at=at, report_filed_at=filed)
+            overdue = filed is None and at + REPORT_LIMIT < ctx.as_of_end
+            if overdue or (filed is not None and filed > at + REPORT_LIMIT):
+                ctx.truth.add("COA-003", visit_id)
 
 
 def pipeline_reviews(ctx: Context, org: Org) -> None:

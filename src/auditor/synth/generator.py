@@ -22,6 +22,8 @@ from auditor.synth.context import Context, add_months
 from auditor.synth.org import build_org
 
 TRUTH_FILE = "ground_truth.json"
+COVERED_RULES = ("COA-001", "COA-002", "COA-003", "MAT-001", "REP-001", "STG-001")
+"""Rules whose every deviation the generator injects and records (the ground truth is exact for these)."""
 ROSTER_KINDS = frozenset({"person"})
 """Kinds written in generation order (the hierarchy, top down) rather than by time."""
 
@@ -64,7 +66,7 @@ def generate(
         files.append(_write_csv(out_dir / f"{kind}.csv", kind, rows))
         facts += len(rows)
     truth = ctx.truth.findings()
-    document = {"as_of": as_of.isoformat(), "since": start.isoformat(), "findings": truth}
+    document = {"as_of": as_of.isoformat(), "since": start.isoformat(), "rules": list(COVERED_RULES), "findings": truth}
     (out_dir / TRUTH_FILE).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     return SynthResult(out_dir, as_of, start, files, facts, truth)
 
