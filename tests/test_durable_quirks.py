@@ -138,7 +138,7 @@ def _overread(variant: str, valgrind: bool = False) -> subprocess.CompletedProce
     command = [sys.executable, "-c", _OVERREAD_SCRIPT, variant]
     if valgrind:
         env = dict(os.environ, PYTHONMALLOC="malloc")
-        command = ["valgrind", "--tool=memcheck", "--error-exitcode=0", *command]
+        command = ["valgrind", "--tool=memcheck", "--redzone-size=512", "--error-exitcode=0", *command]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
 
 
