@@ -60,3 +60,17 @@ def test_params_fields_and_durations_resolve() -> None:
     assert isinstance(parsed, ex.And)
     compare = parsed.items[0]
     assert compare == ex.Compare("<", ex.FieldRef(None, "score"), ex.Const(70))
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("not " * 3000 + "badge_worn", "longer than"),
+        ("(" * 300 + "score" + ")" * 300 + " < 70", "nested"),
+        (" + ".join(["score"] * 600) + " < 70", "nested too deeply|longer than"),
+        ("at < sweep.as_of - days(4000000)", "out of range"),
+    ],
+)
+def test_pathological_expressions_are_problems_not_crashes(text: str, message: str) -> None:
+    with pytest.raises(ex.ExprError, match=message):
+        ex.parse(text, _scope())

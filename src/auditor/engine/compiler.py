@@ -116,9 +116,8 @@ def _references(value: Any, out: set[tuple[str | None, str]]) -> bool:
     found = False
     for key, inner in value.items():
         if key == "$m":
-            out.add((None, inner))
-            found = True
-        elif key in ("$add", "$sub", "$mul", "$div"):
+            continue  # own fields: guarded inline where the comparison is compiled
+        if key in ("$add", "$sub", "$mul", "$div"):
             found |= _references(inner.get("$l"), out)
             found |= _references(inner.get("$r"), out)
         elif not key.startswith("$") and isinstance(inner, str):
@@ -130,20 +129,18 @@ def _references(value: Any, out: set[tuple[str | None, str]]) -> bool:
 def _join_fields(condition: dict[str, Any], own: set[str], others: set[tuple[str, str]]) -> None:
     """Fields read by join comparisons in a condition: own fields, and (alias, field) of other facts."""
     for key, value in condition.items():
-        if key in ("$and", "$or"):
+        if key == "$and":
             for item in value:
                 _join_fields(item, own, others)
+        elif key == "$or":
+            continue  # no joins inside an `or` (refused when compiling)
         elif key in _COMPARISONS or not key.startswith("$"):
             pairs = value.items() if key in _COMPARISONS else [(key, value)]
             for name, operand in pairs:
                 refs: set[tuple[str | None, str]] = set()
                 if _references(operand, refs):
                     own.add(name)
-                    for alias, field_name in refs:
-                        if alias is None:
-                            own.add(field_name)
-                        else:
-                            others.add((alias, field_name))
+                    others.update((alias, field_name) for alias, field_name in refs if alias is not None)
 
 
 def guard_joins(body: dict[str, Any]) -> dict[str, Any]:
@@ -171,6 +168,11 @@ def guard_joins(body: dict[str, Any]) -> dict[str, Any]:
     return dict(body, all=guarded)
 
 
+def _own_references(node: ex.Expr, current: str) -> set[str]:
+    """Encoded names of the current fact's fields an expression reads."""
+    return {encoded_name(n.name) for n in ex.walk(node) if isinstance(n, ex.FieldRef) and n.alias in (None, current)}
+
+
 def _is_own_field(node: ex.Expr, current: str) -> bool:
     return isinstance(node, ex.FieldRef) and node.alias in (None, current)
 
@@ -195,6 +197,10 @@ def compile_condition(node: ex.Expr, current: str, negate: bool = False) -> dict
                     )
         return conjunction(items) if conjunctive else {"$or": items}
     if isinstance(node, ex.FieldRef):  # a bare boolean field
+        if node.alias not in (None, current):
+            raise CompileError(
+                f"write {node.alias}.{node.name} == true: a bare field of another fact cannot be a condition"
+            )
         return {encoded_name(node.name): not negate}
     if isinstance(node, ex.In):
         if not _is_own_field(node.item, current):
@@ -217,9 +223,12 @@ def compile_condition(node: ex.Expr, current: str, negate: bool = False) -> dict
         if isinstance(right, ex.Const) and right.value is None:
             return {"$nex" if op == "==" else "$ex": {name: 1}}
         value = _value(right, current)
-        if op == "==":
-            return {name: value}
-        return {_DURABLE_CMP[op]: {name: value}}
+        comparison = {name: value} if op == "==" else {_DURABLE_CMP[op]: {name: value}}
+        own = {name} | _own_references(right, current)
+        if len(own) > 1 or not isinstance(right, ex.Const):
+            # Compared with another field of the same fact: both must exist (missing is unknown, never true).
+            return conjunction([*({"$ex": {field_name: 1}} for field_name in sorted(own)), comparison])
+        return comparison
     if isinstance(node, ex.Const) and isinstance(node.value, bool):
         truth = node.value != negate
         return {"$ex": {"kind": 1}} if truth else {"$nex": {"kind": 1}}
@@ -481,7 +490,8 @@ class WithinRule(CompiledRule):
 
     def rules(self) -> dict[str, dict[str, Any]]:
         trigger, expect = self.check.trigger, self.check.expect
-        judged = _pattern_condition("trigger", trigger, *_in_window())
+        keyed = [{"$ex": {encoded_name(field_name): 1}} for field_name in sorted(set(expect.match.values()))]
+        judged = _pattern_condition("trigger", trigger, *_in_window(), *keyed)
         on_time = {"$lte": {"_at": {"trigger": "_deadline"}}}
         return {
             "trigger": {"all": [SWEEP_PATTERN, {"trigger": judged}]},
@@ -682,7 +692,7 @@ class CadenceRule(CompiledRule):
             member = chunk.by_seq[ids["member"]]
             if _str(member.values[self._member_key]) not in chunk.keys:
                 continue
-            pair = (_str(member.values["id"]), self.periods[ids[PERIOD] - first_period].label)
+            pair = (_str(member.values[self._member_key]), self.periods[ids[PERIOD] - first_period].label)
             if name == "judged":
                 judged[pair] = member
             else:

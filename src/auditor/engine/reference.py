@@ -70,7 +70,7 @@ def value_of(node: ex.Expr, env: _Env) -> Any:
             return left - right
         if node.op == "*":
             return left * right
-        return left / right
+        return None if right == 0 else left / right  # division by zero is unknown, as in the engine
     raise TypeError(f"not a value: {node!r}")
 
 
@@ -372,7 +372,7 @@ def _cadence(
                 continue
             if ends is not None and _instant(ends) < datetime.combine(last, datetime.min.time()):
                 continue
-            subject = _text(member.values["id"])
+            subject = _text(member.values[member_field])
             checked.add((subject, label))
             env_m = _Env({"member": member.values}, sweep, {"start": period_start, "end": period_end})
             found = [

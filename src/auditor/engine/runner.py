@@ -198,39 +198,47 @@ def run_pool(compiled: list[CompiledRule], tasks: list[Task], jobs: int) -> Iter
     for task in tasks:
         pending.setdefault(task.rule_index, deque()).append((task, 0))
     workers: list[_Worker] = []
+
+    def requeue(worker: _Worker) -> TaskResult | None:
+        """A worker died holding a task: retry it once (first in line, for a fresh worker), else fail it."""
+        task, attempt = worker.lost()
+        workers.remove(worker)
+        if attempt == 0:
+            pending[task.rule_index].appendleft((task, 1))
+            return None
+        return TaskResult(task.rule_index, error=_DIED, subjects=task.subjects(), retried=True)
+
     try:
         while any(pending.values()) or workers:
             for worker in [w for w in workers if w.task is None]:
                 queue = pending.get(worker.rule_index)
-                if queue and worker.done < TASKS_PER_WORKER and worker.alive():
-                    worker.assign(*queue.popleft())
+                if queue and queue[0][1] == 0 and worker.done < TASKS_PER_WORKER and worker.alive():
+                    if not worker.assign(*queue.popleft()):
+                        requeue(worker)
                 else:
                     worker.stop()
                     workers.remove(worker)
             while len(workers) < max(1, jobs) and any(pending.values()):
                 rule_index = max(pending, key=lambda r: len(pending[r]))
                 worker = _Worker.start(compiled[rule_index], rule_index, fault)
-                worker.assign(*pending[rule_index].popleft())
                 workers.append(worker)
+                if not worker.assign(*pending[rule_index].popleft()):
+                    requeue(worker)
             if not workers:
                 break
             ready = connection_wait([w.conn for w in workers] + [w.process.sentinel for w in workers], timeout=1.0)
             for worker in list(workers):
                 if worker.overdue():
                     worker.process.kill()  # a hung worker counts as a dead one
-                    worker.process.join()
                 elif worker.conn not in ready and worker.process.sentinel not in ready:
                     continue
                 result = worker.collect()
                 if result is not None:
                     yield result
                     continue
-                task, attempt = worker.lost()  # the worker died with its task
-                workers.remove(worker)
-                if attempt == 0:
-                    pending[task.rule_index].appendleft((task, 1))
-                else:
-                    yield TaskResult(task.rule_index, error=_DIED, subjects=task.subjects(), retried=True)
+                failed = requeue(worker)  # the worker died with its task
+                if failed is not None:
+                    yield failed
     finally:
         for worker in workers:
             worker.stop()
@@ -260,9 +268,14 @@ class _Worker:
         child.close()
         return cls(process, parent, rule_index)
 
-    def assign(self, task: Task, attempt: int) -> None:
+    def assign(self, task: Task, attempt: int) -> bool:
+        """Hand over a task; False when the worker is already gone (the task stays held for requeueing)."""
         self.task, self.attempt, self.started = task, attempt, time.monotonic()
-        self.conn.send(task)
+        try:
+            self.conn.send(task)
+        except OSError:  # BrokenPipeError, ConnectionResetError: the worker died meanwhile
+            return False
+        return True
 
     def overdue(self) -> bool:
         return self.task is not None and time.monotonic() - self.started > TASK_TIMEOUT
@@ -274,7 +287,7 @@ class _Worker:
             return None
         try:
             kind, payload = self.conn.recv()
-        except (EOFError, OSError):
+        except Exception:  # noqa: BLE001 - EOF, a broken pipe or an unreadable result: the task is lost
             return None
         task, self.task = self.task, None
         self.done += 1
@@ -284,9 +297,12 @@ class _Worker:
         return TaskResult(task.rule_index, error=payload, subjects=task.subjects(), retried=retried)
 
     def lost(self) -> tuple[Task, int]:
+        """Give up on this worker (killing it if it still runs) and return the task it held."""
         assert self.task is not None
         task, self.task = self.task, None
-        self.process.join(timeout=5)
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join()
         self.conn.close()
         return task, self.attempt
 

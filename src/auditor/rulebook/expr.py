@@ -189,22 +189,41 @@ class Scope:
 
 
 _FUNCTIONS = {"days", "hours", "business_days", "date"}
+MAX_LENGTH = 2000  # characters in one expression
+MAX_DURATION = {"days": 36_600, "hours": 878_400, "business_days": 26_000}  # about a century
 _CMP = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
 _ARITH = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
 _NAMED_CONSTANTS = {"true": True, "false": False, "null": None, "True": True, "False": False, "None": None}
+
+
+def _syntax_tree(text: str) -> ast.Expression:
+    if len(text) > MAX_LENGTH:
+        raise ExprError(f"expression is longer than {MAX_LENGTH} characters; split the rule")
+    try:
+        return ast.parse(text.strip(), mode="eval")
+    except SyntaxError as exc:
+        raise ExprError(f"syntax error: {exc.msg}", exc.offset) from None
+    except (RecursionError, MemoryError):
+        raise ExprError("expression is nested too deeply") from None
+
+
+def _resolve(tree: ast.Expression, scope: Scope) -> Expr:
+    _refuse_private_names(tree)
+    try:
+        return _Converter(scope).convert(tree.body)
+    except RecursionError:
+        raise ExprError("expression is nested too deeply") from None
 
 
 def parse(text: str, scope: Scope) -> Expr:
     """Parse and resolve an expression; raises ExprError on anything outside the language."""
     if not isinstance(text, str) or not text.strip():
         raise ExprError("expression is empty")
+    expr = _resolve(_syntax_tree(text), scope)
     try:
-        tree = ast.parse(text.strip(), mode="eval")
-    except SyntaxError as exc:
-        raise ExprError(f"syntax error: {exc.msg}", exc.offset) from None
-    _refuse_private_names(tree)
-    expr = _Converter(scope).convert(tree.body)
-    TypeChecker(scope).check_condition(expr)
+        TypeChecker(scope).check_condition(expr)
+    except RecursionError:
+        raise ExprError("expression is nested too deeply") from None
     return expr
 
 
@@ -221,12 +240,7 @@ def parse_value(text: str | int | float, scope: Scope) -> Expr:
     """Parse an expression that yields a value (e.g. a `limit:` duration) rather than a condition."""
     if isinstance(text, (int, float)) and not isinstance(text, bool):
         return Const(text)
-    try:
-        tree = ast.parse(str(text).strip(), mode="eval")
-    except SyntaxError as exc:
-        raise ExprError(f"syntax error: {exc.msg}", exc.offset) from None
-    _refuse_private_names(tree)
-    expr = _Converter(scope).convert(tree.body)
+    expr = _resolve(_syntax_tree(str(text)), scope)
     TypeChecker(scope).infer(expr)
     return expr
 
@@ -352,6 +366,8 @@ class _Converter:
                 raise self.fail(node, f"date({arg.value!r}) is not an ISO date YYYY-MM-DD") from None
         if isinstance(arg.value, bool) or not isinstance(arg.value, (int, float)):
             raise self.fail(node, f"{name}() needs a number, got {arg.value!r}")
+        if not 0 <= arg.value <= MAX_DURATION[name]:
+            raise self.fail(node, f"{name}({arg.value}) is out of range (0 to {MAX_DURATION[name]})")
         if name == "business_days":
             if not self.scope.allow_business_days:
                 raise self.fail(node, "business_days() is only allowed in a 'limit:'")

@@ -225,6 +225,19 @@ class Resolver:
         for mine, theirs in pattern.match.items():
             if theirs not in other.model.model_fields:
                 raise RuleError(f"{other.kind} has no field {theirs!r} to match {mine!r} against", path)
+            same_type(pattern, mine, other, theirs, path)
+
+
+def same_type(left: Pattern, left_field: str, right: Pattern, right_field: str, path: str) -> None:
+    """Joined fields must hold the same kind of value (a day never equals an instant)."""
+    left_type = left.fields()[left_field].type
+    right_type = right.fields()[right_field].type
+    if left_type != right_type:
+        raise RuleError(
+            f"{left.kind}.{left_field} ({left_type}) cannot be matched with {right.kind}.{right_field} "
+            f"({right_type}): joined fields must have the same type",
+            path,
+        )
 
 
 def _field_of(model: type[FactModel], name: str, path: str) -> str:
@@ -273,8 +286,14 @@ class Within(Template):
             raise RuleError(str(exc), f"{base}.limit") from None
         if not isinstance(limit, ex.Duration):
             raise RuleError("limit must be a duration such as days(14), hours(48) or business_days(2)", f"{base}.limit")
-        subject = spec.subject or _default_subject(trigger.model, f"{base}.subject")
-        _field_of(trigger.model, subject, f"{base}.subject")
+        key = next(iter(expect.match.values()))
+        subject = spec.subject or key
+        if subject != key:
+            raise RuleError(
+                f"subject must be the trigger field the expected fact is matched on first ({key!r}): "
+                "findings are grouped per partition of that field",
+                f"{base}.subject",
+            )
         return WithinCheck(trigger, expect, limit, subject)
 
 
@@ -294,6 +313,8 @@ class RequiresBefore(Template):
         resolver.other_field(requires, fact, f"{base}.requires.match")
         if len(requires.match) != 1:
             raise RuleError("requires.match must join on exactly one field", f"{base}.requires.match")
+        if next(iter(requires.match.values())) != spec.subject:
+            raise RuleError("requires.match must join on the subject field of the fact", f"{base}.requires.match")
         return RequiresBeforeCheck(fact, requires, spec.subject, spec.inclusive, spec.per)
 
 
@@ -318,7 +339,6 @@ class Cadence(Template):
         for name, value in (("active_from", active_from), ("active_until", active_until)):
             if value is not None:
                 _field_of(population.model, value, f"{base}.{name}")
-        _default_subject(population.model, f"{base}.population")
         at_least = resolver.params.get(spec.at_least) if isinstance(spec.at_least, str) else spec.at_least
         if isinstance(spec.at_least, str) and spec.at_least not in resolver.params:
             raise RuleError(f"at_least names {spec.at_least!r}, which is not a param of this rule", f"{base}.at_least")
@@ -407,6 +427,15 @@ class Match(Template):
                 raise RuleError(f"no key field for alias {alias!r}", f"{base}.key")
             _field_of(pattern.model, keys[alias], f"{base}.key")
         subject = _alias_field(spec.subject, facts, f"{base}.subject")
+        if subject[1] != keys[subject[0]]:
+            raise RuleError(
+                f"subject must be the key field of an alias ({subject[0]}.{keys[subject[0]]}): "
+                "findings are grouped per key",
+                f"{base}.subject",
+            )
+        first = next(iter(facts))
+        for alias, pattern in every.items():
+            same_type(pattern, keys[alias], facts[first], keys[first], f"{base}.key")
         occurrence = _alias_field(spec.occurrence, facts, f"{base}.occurrence") if spec.occurrence else None
         return MatchCheck(facts, none, keys, subject, occurrence)
 
