@@ -160,7 +160,7 @@ def test_division_by_zero_is_unknown_in_both_evaluators(tmp_path: Path) -> None:
         tmp_path,
         """\
         threshold:
-          fact: {fact: material_stock, where: "on_hand / reorder_level < 1 or on_hand > 7 / 0"}
+          fact: {fact: material_stock, where: "on_hand > 7 / reorder_level or not (on_hand <= 14 / reorder_level)"}
           subject: branch
         """,
     )

@@ -74,3 +74,8 @@ def test_params_fields_and_durations_resolve() -> None:
 def test_pathological_expressions_are_problems_not_crashes(text: str, message: str) -> None:
     with pytest.raises(ex.ExprError, match=message):
         ex.parse(text, _scope())
+
+
+def test_division_by_literal_zero_is_refused() -> None:
+    with pytest.raises(ex.ExprError, match="division by zero"):
+        ex.parse("score < 7 / 0", _scope())

@@ -109,8 +109,11 @@ def conjunction(items: list[dict[str, Any]]) -> dict[str, Any]:
 _COMPARISONS = ("$lt", "$lte", "$gt", "$gte", "$neq")
 
 
-def _references(value: Any, out: set[tuple[str | None, str]]) -> bool:
-    """Collect (alias, field) references in a durable value; True if it refers to any fact field."""
+def _references(value: Any, out: set[tuple[str | None, str]], divisors: set[tuple[str, str]] | None = None) -> bool:
+    """Collect (alias, field) references in a durable value; True if it refers to any fact field.
+
+    References used as divisors are also collected into `divisors`.
+    """
     if not isinstance(value, dict):
         return False
     found = False
@@ -118,27 +121,33 @@ def _references(value: Any, out: set[tuple[str | None, str]]) -> bool:
         if key == "$m":
             continue  # own fields: guarded inline where the comparison is compiled
         if key in ("$add", "$sub", "$mul", "$div"):
-            found |= _references(inner.get("$l"), out)
-            found |= _references(inner.get("$r"), out)
+            found |= _references(inner.get("$l"), out, divisors)
+            right: set[tuple[str | None, str]] = set()
+            found |= _references(inner.get("$r"), right, divisors)
+            out |= right
+            if key == "$div" and divisors is not None:
+                divisors.update((a, f) for a, f in right if a is not None)
         elif not key.startswith("$") and isinstance(inner, str):
             out.add((key, inner))
             found = True
     return found
 
 
-def _join_fields(condition: dict[str, Any], own: set[str], others: set[tuple[str, str]]) -> None:
-    """Fields read by join comparisons in a condition: own fields, and (alias, field) of other facts."""
+def _join_fields(
+    condition: dict[str, Any], own: set[str], others: set[tuple[str, str]], divisors: set[tuple[str, str]]
+) -> None:
+    """Fields read by join comparisons in a condition: own fields, (alias, field) of other facts, divisors."""
     for key, value in condition.items():
         if key == "$and":
             for item in value:
-                _join_fields(item, own, others)
+                _join_fields(item, own, others, divisors)
         elif key == "$or":
             continue  # no joins inside an `or` (refused when compiling)
         elif key in _COMPARISONS or not key.startswith("$"):
             pairs = value.items() if key in _COMPARISONS else [(key, value)]
             for name, operand in pairs:
                 refs: set[tuple[str | None, str]] = set()
-                if _references(operand, refs):
+                if _references(operand, refs, divisors):
                     own.add(name)
                     others.update((alias, field_name) for alias, field_name in refs if alias is not None)
 
@@ -152,18 +161,23 @@ def guard_joins(body: dict[str, Any]) -> dict[str, Any]:
     """
     patterns = body["all"]
     needed: dict[str, set[str]] = {next(iter(p)): set() for p in patterns}
+    nonzero: dict[str, set[str]] = {}
     for pattern in patterns:
         alias, condition = next(iter(pattern.items()))
         own: set[str] = set()
         others: set[tuple[str, str]] = set()
-        _join_fields(condition, own, others)
+        divisors: set[tuple[str, str]] = set()
+        _join_fields(condition, own, others, divisors)
         needed[alias] |= own
         for other, field_name in others:
             needed.setdefault(other, set()).add(field_name)
+        for other, field_name in divisors:
+            nonzero.setdefault(other, set()).add(field_name)
     guarded = []
     for pattern in patterns:
         alias, condition = next(iter(pattern.items()))
         checks = [{"$ex": {name: 1}} for name in sorted(needed.get(alias, ()))]
+        checks += [{"$neq": {name: 0}} for name in sorted(nonzero.get(alias, ()))]
         guarded.append({alias: conjunction(checks + [condition]) if checks else condition})
     return dict(body, all=guarded)
 
@@ -171,6 +185,15 @@ def guard_joins(body: dict[str, Any]) -> dict[str, Any]:
 def _own_references(node: ex.Expr, current: str) -> set[str]:
     """Encoded names of the current fact's fields an expression reads."""
     return {encoded_name(n.name) for n in ex.walk(node) if isinstance(n, ex.FieldRef) and n.alias in (None, current)}
+
+
+def _divisors(node: ex.Expr, current: str) -> set[str]:
+    """Encoded names of the current fact's fields used as divisors."""
+    out: set[str] = set()
+    for n in ex.walk(node):
+        if isinstance(n, ex.BinOp) and n.op == "/":
+            out |= _own_references(n.right, current)
+    return out
 
 
 def _is_own_field(node: ex.Expr, current: str) -> bool:
@@ -225,9 +248,13 @@ def compile_condition(node: ex.Expr, current: str, negate: bool = False) -> dict
         value = _value(right, current)
         comparison = {name: value} if op == "==" else {_DURABLE_CMP[op]: {name: value}}
         own = {name} | _own_references(right, current)
+        divisors = _divisors(right, current)
         if len(own) > 1 or not isinstance(right, ex.Const):
-            # Compared with another field of the same fact: both must exist (missing is unknown, never true).
-            return conjunction([*({"$ex": {field_name: 1}} for field_name in sorted(own)), comparison])
+            # Compared with another field of the same fact: both must exist (missing is unknown, never true),
+            # and a divisor must not be zero (durable_rules crashes on an integer division by zero).
+            guards = [{"$ex": {field_name: 1}} for field_name in sorted(own)]
+            guards += [{"$neq": {field_name: 0}} for field_name in sorted(divisors)]
+            return conjunction([*guards, comparison])
         return comparison
     if isinstance(node, ex.Const) and isinstance(node.value, bool):
         truth = node.value != negate

@@ -466,6 +466,8 @@ class TypeChecker:
         table[("*", "duration", "num")] = "duration"
         table[("*", "num", "duration")] = "duration"
         table[("/", "duration", "num")] = "duration"
+        if expr.op == "/" and isinstance(expr.right, Const) and expr.right.value == 0:
+            raise ExprError("division by zero")
         result = table.get((expr.op, left, right))
         if result is None:
             raise ExprError(f"cannot compute {left} {expr.op} {right}")
