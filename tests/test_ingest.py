@@ -129,3 +129,49 @@ def test_ragged_csv_row_is_rejected(tmp_path: Path, db_url: str) -> None:
         result = ingest_file(session, path)
     assert result.loaded == 1
     assert result.rejects[0].line == 2 and "5 values" in result.rejects[0].reason
+
+
+def test_natural_ids_with_the_separator_do_not_collide(tmp_path: Path, db_url: str) -> None:
+    path = _write(
+        tmp_path / "material_stock.csv",
+        "item,category,branch,at,on_hand,reorder_level\n"
+        "a|b,sales_kit,c,2026-02-01,5,2\n"
+        "a,sales_kit,b|c,2026-02-01,7,2\n",
+    )
+    engine = open_database(db_url)
+    with Session(engine) as session:
+        result = ingest_file(session, path)
+    assert (result.loaded, result.updated) == (2, 0)
+    assert _count(engine, FactRow.current.is_(True)) == 2
+
+
+def test_jsonl_splits_lines_on_newlines_only(tmp_path: Path, db_url: str) -> None:
+    path = tmp_path / "facts.jsonl"
+    path.write_bytes(
+        b'{"kind": "mystery_shop", "id": "MS1", "subject_id": "P1", "at": "2026-01-05", "score": 80,\r'
+        b' "badge_worn": true, "visiting_card_given": true, "brochure_current": true}\n'
+        b'{"kind": "mystery_shop", "id": "MS2"}\n'
+    )
+    engine = open_database(db_url)
+    with Session(engine) as session:
+        result = ingest_file(session, path)
+    assert result.loaded == 1
+    assert [r.line for r in result.rejects] == [2]
+
+
+def test_duplicate_csv_columns_are_a_file_error(tmp_path: Path, db_url: str) -> None:
+    path = _write(
+        tmp_path / "opportunity_stage.csv", "opportunity_id,stage,at,owner_id,stage\nO1,contact,2026-01-02,P1,deal\n"
+    )
+    engine = open_database(db_url)
+    with Session(engine) as session, pytest.raises(SourceError, match="stage appear more than once"):
+        ingest_file(session, path)
+
+
+def test_rejected_csv_rows_keep_their_quoting(tmp_path: Path, db_url: str) -> None:
+    path = _write(tmp_path / "opportunity_stage.csv", HEADER + 'O1,"contact, maybe",2026-01-02,P1\n')
+    engine = open_database(db_url)
+    with Session(engine) as session:
+        ingest_file(session, path)
+        raw = session.execute(select(Reject.raw)).scalar_one()
+    assert raw == 'O1,"contact, maybe",2026-01-02,P1'

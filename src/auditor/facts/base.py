@@ -41,7 +41,8 @@ class FactModel(BaseModel):
         parts = []
         for name in self.natural_key:
             value = getattr(self, name)
-            parts.append(value.isoformat() if isinstance(value, (date, datetime)) else str(value))
+            text = value.isoformat() if isinstance(value, (date, datetime)) else str(value)
+            parts.append(text.replace("\\", "\\\\").replace("|", "\\|"))  # keep the parts apart
         return "|".join(parts)
 
     def occurred_at(self) -> datetime:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -56,10 +57,18 @@ def file_format(path: Path) -> str:
     raise SourceError(f"{path}: unsupported file type (expected .csv, .jsonl or .ndjson)")
 
 
-def _open_text(path: Path) -> IO[str]:
+def _open_text(path: Path, newline: str = "") -> IO[str]:
+    """CSV wants newline="" (the csv module handles line ends); JSONL splits on "\n" only."""
     if path.name.endswith(".gz"):
-        return gzip.open(path, "rt", encoding="utf-8-sig", newline="")
-    return path.open("r", encoding="utf-8-sig", newline="")
+        return gzip.open(path, "rt", encoding="utf-8-sig", newline=newline)
+    return path.open("r", encoding="utf-8-sig", newline=newline)
+
+
+def _raw_csv(values: list[str]) -> str:
+    """A record as CSV text again, quoting kept where needed."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="").writerow(values)
+    return buffer.getvalue()
 
 
 def read_rows(path: Path, kind: str | None = None) -> Iterator[RawRow]:
@@ -87,6 +96,9 @@ def _read_csv(path: Path, kind: str | None) -> Iterator[RawRow]:
         except StopIteration:
             return
         header = [h.strip() for h in header]
+        duplicated = sorted({h for h in header if header.count(h) > 1})
+        if duplicated:
+            raise SourceError(f"{path}: line 1: column(s) {', '.join(duplicated)} appear more than once in the header")
         while True:
             start = reader.line_num + 1
             try:
@@ -96,7 +108,7 @@ def _read_csv(path: Path, kind: str | None) -> Iterator[RawRow]:
             except csv.Error as exc:
                 yield RawRow(str(path), start, "", {}, f"unreadable CSV record: {exc}")
                 continue
-            raw = ",".join(values)
+            raw = _raw_csv(values)
             if not any(v.strip() for v in values):
                 continue
             if len(values) != len(header):
@@ -116,7 +128,7 @@ def _read_csv(path: Path, kind: str | None) -> Iterator[RawRow]:
 
 
 def _read_jsonl(path: Path, kind: str | None) -> Iterator[RawRow]:
-    with _open_text(path) as handle:
+    with _open_text(path, newline="\n") as handle:
         for number, line in enumerate(handle, start=1):
             text = line.strip()
             if not text:
