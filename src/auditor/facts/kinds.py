@@ -26,6 +26,16 @@ Stage = Literal[
     "lost",
 ]
 MaterialCategory = Literal["sales_kit", "promotion", "representation"]
+HiringStepName = Literal[
+    "application",
+    "fit_interview",
+    "behavioural_interview",
+    "psychometric_profile",
+    "reference_check",
+    "offer",
+    "hire",
+    "rejection",
+]
 PERIOD_PATTERN = r"^\d{4}(-Q[1-4]|-\d{2})?$"
 
 
@@ -152,16 +162,7 @@ class HiringStep(FactModel):
     id: str = Field(min_length=1)
     candidate_id: str = Field(min_length=1)
     requisition_id: str = Field(min_length=1)
-    step: Literal[
-        "application",
-        "fit_interview",
-        "behavioural_interview",
-        "psychometric_profile",
-        "reference_check",
-        "offer",
-        "hire",
-        "rejection",
-    ]
+    step: HiringStepName
     at: Instant
     interviewer_id: str | None = None
     question_set: str | None = None

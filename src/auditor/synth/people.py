@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
+from typing import get_args
 
+from auditor.facts.kinds import HiringStepName
 from auditor.synth.context import (
     Context,
     add_months,
@@ -15,15 +17,7 @@ from auditor.synth.context import (
 from auditor.synth.org import LEAVES_MID, Member, Org
 from auditor.synth.planning import quarters_started
 
-HIRE_STEPS = (
-    "application",
-    "fit_interview",
-    "behavioural_interview",
-    "psychometric_profile",
-    "reference_check",
-    "offer",
-    "hire",
-)
+HIRE_STEPS = tuple(step for step in get_args(HiringStepName) if step != "rejection")
 QUESTION_SETS = {"fit_interview": "QS-FIT-2", "behavioural_interview": "QS-BEH-3"}
 
 
