@@ -31,6 +31,7 @@ PRESALES_TOPICS = (
 MISSING_QUALIFICATION = "missing_qualification"
 LATE_QUALIFICATION = "late_qualification"
 SAME_TIME_QUALIFICATION = "same_time_qualification"  # near-miss: equal time is fine
+DEAL_WITHOUT_PROPOSAL = "deal_without_proposal"  # qualified, then a deal with no proposal (STG-002)
 EARLY_STOP = "early_stop"  # stops at identification or before, or lost: never proposed
 
 
@@ -83,8 +84,10 @@ def _stages_for(ctx: Context, case: str) -> list[str]:
         return [*stages, "lost"] if rng.random() < 0.5 else stages
     if case == MISSING_QUALIFICATION:
         if rng.random() < 0.25:
-            tail = ["deal"]  # straight from identification to a deal
+            tail = ["deal"]  # straight from identification to a deal (no proposal either: STG-002)
         stages = [*prefix, *tail]
+    elif case == DEAL_WITHOUT_PROPOSAL:
+        stages = [*prefix, "qualification", "deal", *(["after_sales"] if rng.random() < 0.5 else [])]
     elif case == LATE_QUALIFICATION:
         stages = [*prefix, tail[0], "qualification", *tail[1:]]
     else:  # clean and SAME_TIME_QUALIFICATION
@@ -110,6 +113,7 @@ def opportunities(ctx: Context, org: Org, owned: dict[str, list[str]]) -> list[O
             LATE_QUALIFICATION: 0.06,
             SAME_TIME_QUALIFICATION: 0.04,
             EARLY_STOP: 0.2,
+            DEAL_WITHOUT_PROPOSAL: 0.05,
         },
     )
     summaries = []
@@ -133,6 +137,10 @@ def opportunities(ctx: Context, org: Org, owned: dict[str, list[str]]) -> list[O
             )
         if case in (MISSING_QUALIFICATION, LATE_QUALIFICATION):
             ctx.truth.add("STG-001", opp_id, "")
+        if "deal" in stages and "proposal" not in stages:
+            ctx.truth.add("STG-002", opp_id, "")
+        if case == LATE_QUALIFICATION:  # qualification recorded after the proposal: out of order
+            ctx.truth.add("STG-003", opp_id, "")
         summaries.append(Opportunity(opp_id, rep.id, dict(zip(stages, times, strict=True))))
     return summaries
 
