@@ -15,7 +15,7 @@ from auditor.facts import FACT_KINDS, model_for
 from auditor.synth import SynthResult, generate
 
 SEEDS = (1, 2, 3)
-RULES = ("COA-001", "COA-002", "COA-003", "MAT-001", "REP-001", "STG-001", "STG-002", "STG-003")
+RULES = ("COA-001", "COA-002", "COA-003", "MAT-001", "MAT-002", "MAT-003", "REP-001", "STG-001", "STG-002", "STG-003")
 Rows = dict[str, list[dict[str, str]]]
 
 
@@ -98,14 +98,16 @@ def check_mat(rows: Rows, since_start: datetime, as_of_end: datetime) -> set[tup
     for d in rows["material_delivery"]:
         deliveries[d["request_id"]].append(ts(d["delivered_at"]))
     found = set()
+    turnaround = {"sales_kit": ("MAT-001", 14), "promotion": ("MAT-002", 21), "representation": ("MAT-003", 7)}
     for r in rows["material_request"]:
         requested = ts(r["requested_at"])
-        if r["category"] != "sales_kit" or requested < since_start:
+        if requested < since_start:
             continue
-        deadline = requested + timedelta(days=14)
+        rule_id, days = turnaround[r["category"]]
+        deadline = requested + timedelta(days=days)
         on_time = any(at <= deadline for at in deliveries[r["id"]])
         if not on_time and deadline < as_of_end:
-            found.add(("MAT-001", r["id"], ""))
+            found.add((rule_id, r["id"], ""))
     return found
 
 

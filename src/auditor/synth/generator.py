@@ -22,7 +22,18 @@ from auditor.synth.context import Context, add_months
 from auditor.synth.org import build_org
 
 TRUTH_FILE = "ground_truth.json"
-COVERED_RULES = ("COA-001", "COA-002", "COA-003", "MAT-001", "REP-001", "STG-001", "STG-002", "STG-003")
+COVERED_RULES = (
+    "COA-001",
+    "COA-002",
+    "COA-003",
+    "MAT-001",
+    "MAT-002",
+    "MAT-003",
+    "REP-001",
+    "STG-001",
+    "STG-002",
+    "STG-003",
+)
 """Rules whose every deviation the generator injects and records (the ground truth is exact for these)."""
 ROSTER_KINDS = frozenset({"person"})
 """Kinds written in generation order (the hierarchy, top down) rather than by time."""

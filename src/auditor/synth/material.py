@@ -1,4 +1,4 @@
-"""Sales material: requests and deliveries (MAT-001), stock counts and the request event log."""
+"""Sales material: requests and deliveries (MAT-001..003), stock counts and the request event log."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ ITEMS = {
 }
 REORDER_LEVEL = {"sales_kit": 40, "promotion": 25, "representation": 15}
 TURNAROUND = timedelta(days=14)
+OTHER_TURNAROUND = {"promotion": ("MAT-002", timedelta(days=21)), "representation": ("MAT-003", timedelta(days=7))}
 
 # MAT-001 cases for sales kit requests.
 ON_TIME = "clean"
@@ -139,20 +140,30 @@ def _sales_kits(ctx: Context, requesters: list[Member]) -> list[Request]:
 
 
 def _other_material(ctx: Context, requesters: list[Member]) -> list[Request]:
-    """Promotion and representation requests; often late, never part of MAT-001."""
+    """Promotion (MAT-002, 21 days) and representation (MAT-003, 7 days) requests, often late.
+
+    Near-misses: deliveries exactly at the deadline, and undelivered requests
+    whose deadline is still ahead at the end of the as-of day.
+    """
     rng = ctx.rng
     requests = []
-    for _ in range(round(len(requesters) * len(ctx.months) * 0.25)):
+    for _ in range(round(len(requesters) * len(ctx.months) * 0.45)):
         picked = _request_time(ctx, requesters, ctx.since_start, ctx.as_of_end - timedelta(days=1))
         if picked is None:
             continue
         at, who = picked
         category = rng.choice(("promotion", "representation"))
         req = Request(ctx.next_id("MR"), category, rng.choice(ITEMS[category]), who, at, rng.randint(1, 20) * 5)
+        rule_id, turnaround = OTHER_TURNAROUND[category]
+        deadline = at + turnaround
         if rng.random() > 0.1:
-            delivered = at + timedelta(days=rng.randint(2, 30), hours=rng.randint(0, 8))
+            at_deadline = rng.random() < 0.06
+            delivered = deadline if at_deadline else at + timedelta(days=rng.randint(2, 30), hours=rng.randint(0, 8))
             if delivered < ctx.as_of_end:
                 req.deliveries.append((delivered, req.quantity))
+        late = any(when > deadline for when, _ in req.deliveries)
+        if late or (not req.deliveries and deadline < ctx.as_of_end):
+            ctx.truth.add(rule_id, req.id, "")
         requests.append(req)
     return requests
 
