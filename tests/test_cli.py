@@ -67,7 +67,7 @@ def test_ingest_sweep_list_report(org: list[str], db_url: str, tmp_path: Path) -
         ("COA-001", "P2", "2026-01"),
         ("MAT-001", "R2", ""),
         ("STG-001", "O1", ""),
-        ("REP-001", "MS2", ""),
+        ("REP-002", "MS2", ""),
     }
     for f in findings:
         assert f["severity"] in ("high", "medium") and f["message"]
@@ -190,7 +190,7 @@ def test_sweep_with_a_crashing_partition_exits_3_and_reports_it(
     assert "engine error" in swept.output and "MAT-001" in swept.output
     monkeypatch.delenv("AUDITOR_FAULT_RULE")
     listed = json.loads(runner.invoke(main, ["findings", "list", "--format", "json", "--db", sqlite_url]).output)
-    assert {f["rule_id"] for f in listed} == {"COA-001", "STG-001", "REP-001"}  # the other rules are complete
+    assert {f["rule_id"] for f in listed} == {"COA-001", "STG-001", "REP-002"}  # the other rules are complete
     out = tmp_path / "reports"
     assert runner.invoke(main, ["report", "--out", str(out), "--db", sqlite_url]).exit_code == 0
     html = (out / "1" / "index.html").read_text(encoding="utf-8")

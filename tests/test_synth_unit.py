@@ -15,7 +15,19 @@ from auditor.facts import FACT_KINDS, model_for
 from auditor.synth import SynthResult, generate
 
 SEEDS = (1, 2, 3)
-RULES = ("COA-001", "COA-002", "COA-003", "MAT-001", "MAT-002", "MAT-003", "REP-001", "STG-001", "STG-002", "STG-003")
+RULES = (
+    "COA-001",
+    "COA-002",
+    "COA-003",
+    "MAT-001",
+    "MAT-002",
+    "MAT-003",
+    "REP-001",
+    "REP-002",
+    "STG-001",
+    "STG-002",
+    "STG-003",
+)
 Rows = dict[str, list[dict[str, str]]]
 
 
@@ -114,9 +126,13 @@ def check_mat(rows: Rows, since_start: datetime, as_of_end: datetime) -> set[tup
 def check_rep(rows: Rows, since_start: datetime) -> set[tuple[str, str, str]]:
     found = set()
     for r in rows["mystery_shop"]:
-        lapse = float(r["score"]) < 70 or "false" in (r["badge_worn"], r["visiting_card_given"], r["brochure_current"])
-        if ts(r["at"]) >= since_start and lapse:
+        if ts(r["at"]) < since_start:
+            continue
+        if float(r["score"]) < 70:
             found.add(("REP-001", r["id"], ""))
+        checklist = (r["badge_worn"], r["visiting_card_given"], r["brochure_current"], r["correct_claims"])
+        if "false" in checklist:
+            found.add(("REP-002", r["id"], ""))
     return found
 
 

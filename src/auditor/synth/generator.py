@@ -30,6 +30,7 @@ COVERED_RULES = (
     "MAT-002",
     "MAT-003",
     "REP-001",
+    "REP-002",
     "STG-001",
     "STG-002",
     "STG-003",

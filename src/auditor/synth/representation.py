@@ -1,4 +1,4 @@
-"""Representation: mystery shopping (REP-001) and trainings."""
+"""Representation: mystery shopping (REP-001 score, REP-002 checklist) and trainings."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ NO_BADGE = "no_badge"
 NO_CARD = "no_card"
 OLD_BROCHURE = "old_brochure"
 SEVERAL = "several_lapses"
+WRONG_CLAIMS = "wrong_claims"  # wrong product claims, everything else fine
 AT_THRESHOLD = "at_threshold"  # near-miss: score exactly 70, all checks passed
-LAPSES = frozenset({LOW_SCORE, NO_BADGE, NO_CARD, OLD_BROCHURE, SEVERAL})
+LAPSES = frozenset({LOW_SCORE, NO_BADGE, NO_CARD, OLD_BROCHURE, SEVERAL, WRONG_CLAIMS})
 
 COURSES = {
     "orientation": ("Company orientation",),
@@ -37,11 +38,12 @@ def mystery_shops(ctx: Context, org: Org) -> None:
     cases = ctx.pick_counts(
         len(visits),
         {
-            LOW_SCORE: 0.06,
+            LOW_SCORE: 0.08,
             NO_BADGE: 0.03,
             NO_CARD: 0.03,
             OLD_BROCHURE: 0.03,
             SEVERAL: 0.02,
+            WRONG_CLAIMS: 0.02,
             AT_THRESHOLD: 0.03,
         },
     )
@@ -62,7 +64,10 @@ def mystery_shops(ctx: Context, org: Org) -> None:
             badge, card, brochure = rng.choice(((False, False, True), (True, False, False), (False, True, False)))
         elif case == AT_THRESHOLD:
             score = MIN_SCORE
+        # Claims not checked (None) is a near-miss for REP-002: unknown is not a failure.
         claims = rng.choice((True, True, True, None)) if case not in LAPSES else rng.random() < 0.7
+        if case == WRONG_CLAIMS:
+            claims = False
         ctx.emit(
             "mystery_shop",
             id=shop_id,
@@ -74,8 +79,10 @@ def mystery_shops(ctx: Context, org: Org) -> None:
             brochure_current=brochure,
             correct_claims=claims,
         )
-        if case in LAPSES:
+        if score < MIN_SCORE:
             ctx.truth.add("REP-001", shop_id, "")
+        if not (badge and card and brochure) or claims is False:
+            ctx.truth.add("REP-002", shop_id, "")
 
 
 def trainings(ctx: Context, org: Org) -> None:
