@@ -158,7 +158,9 @@ def _other_material(ctx: Context, requesters: list[Member]) -> list[Request]:
         deadline = at + turnaround
         if rng.random() > 0.1:
             at_deadline = rng.random() < 0.06
-            delivered = deadline if at_deadline else at + timedelta(days=rng.randint(2, 30), hours=rng.randint(0, 8))
+            longest = {"promotion": 30, "representation": 10}[category]  # cards and badges come quickly
+            typical = at + timedelta(days=rng.randint(1, longest), hours=rng.randint(0, 8))
+            delivered = deadline if at_deadline else typical
             if delivered < ctx.as_of_end:
                 req.deliveries.append((delivered, req.quantity))
         late = any(when > deadline for when, _ in req.deliveries)
