@@ -22,6 +22,7 @@ RULES = (
     "MAT-001",
     "MAT-002",
     "MAT-003",
+    "PRE-001",
     "REP-001",
     "REP-002",
     "STG-001",
@@ -185,6 +186,23 @@ def check_stg_more(rows: Rows, since_start: datetime) -> set[tuple[str, str, str
     return found
 
 
+def check_presales(rows: Rows, since_start: datetime, as_of_end: datetime) -> set[tuple[str, str, str]]:
+    """PRE-001: answered within two weekdays (same time of day; no holidays in the synthetic data)."""
+    found = set()
+    for r in rows["presales_request"]:
+        asked = ts(r["requested_at"])
+        if asked < since_start:
+            continue
+        due, left = asked, 2
+        while left:
+            due += timedelta(days=1)
+            left -= due.weekday() < 5
+        answered = ts(r["answered_at"]) if r["answered_at"] else None
+        if (answered is None and due < as_of_end) or (answered is not None and answered > due):
+            found.add(("PRE-001", r["id"], ""))
+    return found
+
+
 def independent_findings(rows: Rows, since: date, as_of: date) -> list[dict[str, str]]:
     since_start = ts(since.isoformat())
     as_of_end = ts(as_of.isoformat()) + timedelta(days=1)
@@ -196,6 +214,7 @@ def independent_findings(rows: Rows, since: date, as_of: date) -> list[dict[str,
         | check_coa_plans(rows, since_start)
         | check_coa_reports(rows, since_start, as_of_end)
         | check_stg_more(rows, since_start)
+        | check_presales(rows, since_start, as_of_end)
     )
     return [{"rule_id": r, "subject": s, "occurrence": o} for r, s, o in sorted(found)]
 

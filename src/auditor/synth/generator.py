@@ -29,6 +29,7 @@ COVERED_RULES = (
     "MAT-001",
     "MAT-002",
     "MAT-003",
+    "PRE-001",
     "REP-001",
     "REP-002",
     "STG-001",

@@ -168,7 +168,12 @@ def _stage_times(ctx: Context, stages: list[str], case: str, first: date, last: 
 
 
 def presales(ctx: Context, summaries: list[Opportunity]) -> None:
-    """Emit pre-sales requests for about a third of opportunities that reached a proposal."""
+    """Pre-sales requests for about a third of opportunities that reached a proposal (PRE-001).
+
+    Requests are made on working days; the answer is due two working days
+    later at the same time. Near-misses: answered exactly at the deadline, and
+    unanswered requests whose deadline is still ahead at the end of the as-of day.
+    """
     rng = ctx.rng
     for opp in summaries:
         stages = opp.stages
@@ -180,18 +185,24 @@ def presales(ctx: Context, summaries: list[Opportunity]) -> None:
             requested = before + timedelta(hours=1)
         if requested >= ctx.as_of_end:
             continue
+        deadline = datetime.combine(add_workdays(requested.date(), 2), requested.time())
         roll = rng.random()
         if roll < 0.08:
             answered = None
         elif roll < 0.2:
             answered = requested + timedelta(days=rng.randint(4, 9), hours=rng.randint(0, 6))
+        elif roll < 0.25:
+            answered = deadline  # near-miss: exactly on the deadline is on time
         else:
             answered = requested + timedelta(hours=rng.randint(2, 60))
         if answered is not None and answered >= ctx.as_of_end:
             answered = None
+        request_id = ctx.next_id("PS", 4)
+        if (answered is None and deadline < ctx.as_of_end) or (answered is not None and answered > deadline):
+            ctx.truth.add("PRE-001", request_id, "")
         ctx.emit(
             "presales_request",
-            id=ctx.next_id("PS", 4),
+            id=request_id,
             requested_by=opp.owner,
             opportunity_id=opp.id,
             topic=rng.choice(PRESALES_TOPICS),
