@@ -369,3 +369,91 @@ def test_cadence_with_period_bounds_agrees(tmp_path_factory, members, sessions, 
         for cid, pid, at in sessions
     ]
     _agree_inline(tmp_path_factory, EARLY_COACHING_RULE, raw, as_of, since)
+
+
+DEADLINE_RULES = """\
+area: business_planning
+rules:
+  - id: T-QDUE
+    title: Quarterly review not submitted by its deadline
+    severity: low
+    owner: sales-management
+    rationale: A deadline after the period start, reviews may come early.
+    params: {review_every: quarter}
+    check:
+      cadence:
+        population: {fact: person, where: "role == 'sales_person'"}
+        expect:
+          fact: business_plan
+          match: {owner_id: id}
+          where: "plan_type == 'quarterly_review' and period == period.label"
+        every: review_every
+        due: days(20)
+        lead: days(15)
+    message: "{{ subject }}"
+  - id: T-YDUE
+    title: Territory plan not submitted by the deadline of the year
+    severity: low
+    owner: sales-management
+    rationale: Yearly deadline; labels are years.
+    check:
+      cadence:
+        population: {fact: person}
+        expect:
+          fact: business_plan
+          match: {owner_id: id}
+          where: "plan_type == 'territory' and period == period.label"
+        every: year
+        due: hours(750)
+        lead: days(40)
+    message: "{{ subject }}"
+  - id: T-WDUE
+    title: Weekly item missing by Monday noon
+    severity: low
+    owner: sales-management
+    rationale: Week periods with a deadline in the next week.
+    check:
+      cadence:
+        population: {fact: person}
+        expect: {fact: business_plan, match: {owner_id: id}, where: "submitted_at >= period.start - days(1)"}
+        every: week
+        due: hours(180)
+    message: "{{ subject }}"
+"""
+
+plan_moments = st.builds(lambda d, o: BASE + timedelta(days=d, seconds=o), st.integers(-50, 100), offsets)
+
+
+@PROFILE
+@given(
+    members=st.lists(st.tuples(people, days, st.one_of(st.none(), days)), max_size=5),
+    plans=st.lists(
+        st.tuples(
+            st.sampled_from([f"P{i}" for i in range(30)]),
+            people,
+            st.sampled_from(["quarterly_review", "territory"]),
+            st.sampled_from(["2026", "2025", "2026-Q1", "2026-Q2", "2025-Q4"]),
+            plan_moments,
+        ),
+        max_size=30,
+    ),
+    as_of=days,
+    since=days,
+)
+def test_cadence_with_deadline_lead_and_labels_agrees(tmp_path_factory, members, plans, as_of, since) -> None:  # type: ignore[no-untyped-def]
+    raw: list[dict[str, Any]] = [
+        {
+            "kind": "person",
+            "id": pid,
+            "name": pid,
+            "role": "sales_person",
+            "joined_on": joined,
+            "left_on": left if left is not None and left >= joined else None,
+        }
+        for pid, joined, left in members
+    ]
+    raw += [
+        {"kind": "business_plan", "id": bid, "plan_type": kind, "owner_id": pid, "period": period, "submitted_at": at}
+        for bid, pid, kind, period, at in plans
+    ]
+    _agree_inline(tmp_path_factory, DEADLINE_RULES, raw, as_of, since)

@@ -23,7 +23,7 @@ from datetime import date, datetime
 from typing import Any
 
 from auditor.engine.facts import EngineFact, epoch
-from auditor.engine.window import SweepWindow, add_duration, complete_periods
+from auditor.engine.window import SweepWindow, add_duration, cadence_periods
 from auditor.findings.model import Finding
 from auditor.rulebook import Rule
 from auditor.rulebook import expr as ex
@@ -655,7 +655,7 @@ class CadenceRule(CompiledRule):
     def __init__(self, rule: Rule, window: SweepWindow) -> None:
         super().__init__(rule, window)
         ((self._expect_key, self._member_key),) = self.check.expect.match.items()
-        self.periods = complete_periods(self.check.every, window)
+        self.periods = cadence_periods(self.check.every, window, self.check.due, self.check.lead)
 
     def roles(self) -> dict[str, Pattern]:
         return {"member": self.check.population, "expect": self.check.expect}
@@ -678,15 +678,19 @@ class CadenceRule(CompiledRule):
     def encode_chunk(self, chunk: Chunk) -> list[dict[str, Any]]:
         encoded = super().encode_chunk(chunk)
         base = len(encoded)
-        for index, period in enumerate(self.periods, start=1):
+        for index, judged in enumerate(self.periods, start=1):
+            period = judged.period
             encoded.append(
                 {
                     "id": base + index,
                     "_role": "_period",
                     "label": period.label,
+                    "year": period.start.year,
                     "start": epoch(period.start),
                     "end": epoch(period.end),
-                    "last_day": epoch(period.last_day),
+                    "active_last": epoch(judged.active_last),
+                    "count_from": epoch(judged.count_from),
+                    "deadline": epoch(judged.deadline) if judged.deadline is not None else FAR_FUTURE,
                 }
             )
         return encoded
@@ -697,14 +701,15 @@ class CadenceRule(CompiledRule):
             "member",
             population,
             {"$lte": {"_from": {PERIOD: "start"}}},
-            {"$gte": {"_until": {PERIOD: "last_day"}}},
+            {"$gte": {"_until": {PERIOD: "active_last"}}},
         )
+        until = {"$lte": {"_at": {PERIOD: "deadline"}}} if self.check.due else {"$lt": {"_at": {PERIOD: "end"}}}
         found = _pattern_condition(
             "expect",
             expect,
             *_join(expect, "member"),
-            {"$gte": {"_at": {PERIOD: "start"}}},
-            {"$lt": {"_at": {PERIOD: "end"}}},
+            {"$gte": {"_at": {PERIOD: "count_from"}}},
+            until,
         )
         return {
             "judged": {"all": [SWEEP_PATTERN, PERIOD_PATTERN, {"member": member}]},
@@ -719,7 +724,7 @@ class CadenceRule(CompiledRule):
             member = chunk.by_seq[ids["member"]]
             if _str(member.values[self._member_key]) not in chunk.keys:
                 continue
-            pair = (_str(member.values[self._member_key]), self.periods[ids[PERIOD] - first_period].label)
+            pair = (_str(member.values[self._member_key]), self.periods[ids[PERIOD] - first_period].period.label)
             if name == "judged":
                 judged[pair] = member
             else:

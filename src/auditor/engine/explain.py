@@ -8,12 +8,23 @@ same facts, so a disagreement would be visible right there.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from auditor.engine.evaluate import evaluate
 from auditor.engine.facts import EngineFact
-from auditor.engine.reference import _deadline, _Env, _periods, _text, _time, _timed, holds, reference_evaluate
+from auditor.engine.reference import (
+    _deadline,
+    _Env,
+    _judged_periods,
+    _text,
+    _time,
+    _timed,
+    cadence_active,
+    cadence_found,
+    holds,
+    reference_evaluate,
+)
 from auditor.engine.window import SweepWindow
 from auditor.rulebook import Rule
 from auditor.rulebook.templates import (
@@ -167,29 +178,15 @@ def _explain_cadence(
     check: CadenceCheck, facts: list[EngineFact], sweep: dict[str, datetime], window: SweepWindow, out: Explanation
 ) -> None:
     env = _Env({}, sweep)
-    ((expect_field, member_field),) = check.expect.match.items()
     for member in facts:
         if not holds(check.population, member, env, "member"):
             continue
         out.lines.append(f"  member {_describe(member)}")
-        for label, first, last in _periods(check.every, window.since, window.as_of):
-            begins = member.values.get(check.active_from) if check.active_from else None
-            ends = member.values.get(check.active_until) if check.active_until else None
-            if (begins is not None and begins > first) or (ends is not None and ends < last):
+        for period in _judged_periods(check, window.since, window.as_of):
+            label, first, *_, active_last = period
+            if not cadence_active(check, member, first, active_last):
                 out.lines.append(f"    {label}: not active for the whole period, not judged")
                 continue
-            start, end = (
-                datetime.combine(first, datetime.min.time()),
-                datetime.combine(last + timedelta(days=1), datetime.min.time()),
-            )
-            found = [
-                f
-                for f in facts
-                if f.kind == check.expect.kind
-                and _timed(f, check.expect.at)
-                and _text(f.values.get(expect_field)) == _text(member.values.get(member_field))
-                and start <= _time(f, check.expect.at) < end
-                and holds(check.expect, f, _Env({"member": member.values}, sweep), "expect")
-            ]
+            found = cadence_found(check, member, facts, sweep, period)
             verdict = "ok" if len(found) >= check.at_least else "MISSED"
             out.lines.append(f"    {label}: {len(found)} found, {check.at_least} needed: {verdict}")

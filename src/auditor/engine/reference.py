@@ -354,37 +354,86 @@ def _requires_before(rule: Rule, check: RequiresBeforeCheck, facts: Sequence[Eng
     return findings, checked
 
 
+def _judged_periods(
+    check: CadenceCheck, since: date, as_of: date
+) -> list[tuple[str, date, date, datetime, datetime | None, date]]:
+    """(label, first day, last day, count from, deadline or None, last day the member must be active)."""
+    back = timedelta(days=check.lead.amount) if check.lead and check.lead.unit == "days" else timedelta(0)
+    if check.lead and check.lead.unit == "hours":
+        back = timedelta(hours=check.lead.amount)
+    if check.due is None:
+        return [
+            (label, first, last, datetime.combine(first, datetime.min.time()) - back, None, last)
+            for label, first, last in _periods(check.every, since, as_of)
+        ]
+    due = timedelta(days=check.due.amount) if check.due.unit == "days" else timedelta(hours=check.due.amount)
+    end = datetime.combine(as_of + timedelta(days=1), datetime.min.time())
+    far = date(as_of.year + 200, 12, 31)
+    out = []
+    for label, first, last in _periods(check.every, since, far):
+        deadline = datetime.combine(first, datetime.min.time()) + due
+        if deadline >= end:
+            break
+        active_last = min(last, (deadline - timedelta(seconds=1)).date())
+        out.append((label, first, last, datetime.combine(first, datetime.min.time()) - back, deadline, active_last))
+    return out
+
+
+def cadence_found(
+    check: CadenceCheck,
+    member: EngineFact,
+    facts: Sequence[EngineFact],
+    sweep: dict[str, datetime],
+    period: tuple[str, date, date, datetime, datetime | None, date],
+) -> list[EngineFact]:
+    """The expected facts of one member that count for one judged period."""
+    ((expect_field, member_field),) = check.expect.match.items()
+    label, first, last, count_from, deadline, _ = period
+    period_start = datetime.combine(first, datetime.min.time())
+    period_end = datetime.combine(last + timedelta(days=1), datetime.min.time())
+    refs = {"start": period_start, "end": period_end, "label": label, "year": first.year}
+    env_m = _Env({"member": member.values}, sweep, refs)
+
+    def counts(moment: datetime) -> bool:
+        return count_from <= moment and (moment <= deadline if deadline is not None else moment < period_end)
+
+    return [
+        e
+        for e in facts
+        if e.kind == check.expect.kind
+        and _timed(e, check.expect.at)
+        and e.values.get(expect_field) is not None
+        and _text(e.values[expect_field]) == _text(member.values[member_field])
+        and counts(_time(e, check.expect.at))
+        and holds(check.expect, e, env_m, "expect")
+    ]
+
+
+def cadence_active(check: CadenceCheck, member: EngineFact, first: date, active_last: date) -> bool:
+    """Is the member in the population for the whole judged part of a period?"""
+    begins = member.values.get(check.active_from) if check.active_from else None
+    ends = member.values.get(check.active_until) if check.active_until else None
+    if begins is not None and _instant(begins) > datetime.combine(first, datetime.min.time()):
+        return False
+    return not (ends is not None and _instant(ends) < datetime.combine(active_last, datetime.min.time()))
+
+
 def _cadence(
     rule: Rule, check: CadenceCheck, facts: Sequence[EngineFact], sweep: dict[str, datetime], since: date, as_of: date
 ):  # type: ignore[no-untyped-def]
     env = _Env({}, sweep)
-    ((expect_field, member_field),) = check.expect.match.items()
+    member_field = next(iter(check.expect.match.values()))
     members = [f for f in facts if holds(check.population, f, env, "member") and f.values.get(member_field) is not None]
     checked = set()
     findings = []
-    for label, first, last in _periods(check.every, since, as_of):
-        period_start = datetime.combine(first, datetime.min.time())
-        period_end = datetime.combine(last + timedelta(days=1), datetime.min.time())
+    for period in _judged_periods(check, since, as_of):
+        label, first, *_, active_last = period
         for member in members:
-            begins = member.values.get(check.active_from) if check.active_from else None
-            ends = member.values.get(check.active_until) if check.active_until else None
-            if begins is not None and _instant(begins) > period_start:
-                continue
-            if ends is not None and _instant(ends) < datetime.combine(last, datetime.min.time()):
+            if not cadence_active(check, member, first, active_last):
                 continue
             subject = _text(member.values[member_field])
             checked.add((subject, label))
-            env_m = _Env({"member": member.values}, sweep, {"start": period_start, "end": period_end})
-            found = [
-                e
-                for e in facts
-                if e.kind == check.expect.kind
-                and _timed(e, check.expect.at)
-                and e.values.get(expect_field) is not None
-                and _text(e.values[expect_field]) == _text(member.values[member_field])
-                and period_start <= _time(e, check.expect.at) < period_end
-                and holds(check.expect, e, env_m, "expect")
-            ]
+            found = cadence_found(check, member, facts, sweep, period)
             if len(found) < check.at_least:
                 evidence = tuple(sorted({member.row_id, *(e.row_id for e in found)}))
                 findings.append(Finding(rule.id, subject, label, evidence))

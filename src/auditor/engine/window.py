@@ -105,3 +105,42 @@ def complete_periods(every: str, window: SweepWindow) -> list[Period]:
         periods.append(period)
         period = period_containing(every, period.end)
     return periods
+
+
+@dataclass(frozen=True)
+class CadencePeriod:
+    """A period a cadence judges, with the span in which expected facts count.
+
+    Expected facts count from ``count_from`` (inclusive) up to ``deadline``
+    (inclusive) when the rule has a `due:`, else up to the period end
+    (exclusive). A member must be active from the period start through
+    ``active_last``.
+    """
+
+    period: Period
+    count_from: datetime
+    deadline: datetime | None
+    active_last: date
+
+
+def cadence_periods(
+    every: str, window: SweepWindow, due: Duration | None = None, lead: Duration | None = None
+) -> list[CadencePeriod]:
+    """The periods a cadence judges in a window.
+
+    Without `due`, the complete periods inside the window; with `due`, every
+    period starting on or after `since` whose deadline (start + due) is
+    before the end of the as-of day.
+    """
+    back = timedelta(seconds=lead.seconds()) if lead else timedelta(0)
+    if due is None:
+        return [CadencePeriod(p, day_start(p.start) - back, None, p.last_day) for p in complete_periods(every, window)]
+    out = []
+    period = period_containing(every, window.since)
+    if period.start < window.since:
+        period = period_containing(every, period.end)
+    while (deadline := day_start(period.start) + timedelta(seconds=due.seconds())) < window.as_of_end:
+        active_last = min(period.last_day, (deadline - timedelta(seconds=1)).date())
+        out.append(CadencePeriod(period, day_start(period.start) - back, deadline, active_last))
+        period = period_containing(every, period.end)
+    return out

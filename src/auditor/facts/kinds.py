@@ -228,6 +228,7 @@ class MaterialRequest(FactModel):
     requested_by: str = Field(min_length=1)
     requested_at: Instant
     quantity: int = Field(gt=0)
+    branch: str | None = Field(default=None, description="the branch the material is for (stock replenishment)")
 
 
 class MaterialDelivery(FactModel):
@@ -239,6 +240,8 @@ class MaterialDelivery(FactModel):
     request_id: str = Field(min_length=1)
     delivered_at: Instant
     quantity: int = Field(ge=0)
+    item: str | None = Field(default=None, description="the item delivered (as on the request)")
+    recipient_id: str | None = Field(default=None, description="the person it was handed to, when for one person")
 
 
 class MaterialStock(FactModel):

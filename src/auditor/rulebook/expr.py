@@ -46,7 +46,7 @@ class FieldRef:
 
 @dataclass(frozen=True)
 class SweepRef:
-    """`sweep.as_of`, `sweep.since`, `period.start`, `period.end`."""
+    """`sweep.as_of`, `sweep.since`, `period.start`, `period.end`, `period.label`, `period.year`."""
 
     scope: str
     name: str
@@ -187,6 +187,9 @@ class Scope:
     refs: frozenset[str] = frozenset({"sweep.as_of", "sweep.since"})
     allow_business_days: bool = False
 
+
+SWEEP_REF_TYPES: dict[str, ValueType] = {"label": "str", "year": "num"}
+"""Types of the non-time sweep/period references (the rest are instants)."""
 
 _FUNCTIONS = {"days", "hours", "business_days", "date"}
 MAX_LENGTH = 2000  # characters in one expression
@@ -424,7 +427,7 @@ class TypeChecker:
         if isinstance(expr, FieldRef):
             return self.field_type(expr).type
         if isinstance(expr, SweepRef):
-            return "instant"
+            return SWEEP_REF_TYPES.get(expr.name, "instant")
         if isinstance(expr, Duration):
             return "duration"
         if isinstance(expr, Neg):

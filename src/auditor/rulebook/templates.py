@@ -17,8 +17,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from auditor.facts import FACT_KINDS, FactModel
 from auditor.rulebook import expr as ex
 
-PeriodName = Literal["week", "month", "quarter", "year"]
-
 
 class RuleError(ValueError):
     """A problem in a rule; ``path`` points into the rule (e.g. ``check.within.trigger.where``)."""
@@ -62,8 +60,10 @@ class RequiresBeforeSpec(_Strict):
 class CadenceSpec(_Strict):
     population: PatternSpec
     expect: PatternSpec
-    every: PeriodName
+    every: str = Field(description="week, month, quarter or year, or the name of a param holding one")
     at_least: int | str = Field(default=1, description="a number, or the name of an integer param")
+    due: str | None = Field(default=None, description="deadline after the period start, e.g. days(31)")
+    lead: str | None = Field(default=None, description="expected facts may come this long before the period")
     active_from: str | None = None
     active_until: str | None = None
 
@@ -127,6 +127,13 @@ class RequiresBeforeCheck:
 
 @dataclass(frozen=True)
 class CadenceCheck:
+    """Each member needs `at_least` expected facts per period.
+
+    Counted are expected facts from `lead` before the period start up to the
+    period's end, or up to and including `period start + due` when a deadline
+    is set (the period is then judged once that deadline has passed).
+    """
+
     template: ClassVar[str] = "cadence"
     population: Pattern
     expect: Pattern
@@ -134,6 +141,8 @@ class CadenceCheck:
     at_least: int
     active_from: str | None
     active_until: str | None
+    due: ex.Duration | None = None
+    lead: ex.Duration | None = None
 
 
 @dataclass(frozen=True)
@@ -240,6 +249,35 @@ def same_type(left: Pattern, left_field: str, right: Pattern, right_field: str, 
         )
 
 
+PERIOD_NAMES = ("week", "month", "quarter", "year")
+
+
+def _period_name(value: str, params: dict[str, Any], path: str) -> str:
+    """`every:` is a period name or the name of a param holding one (the policy can change it)."""
+    resolved = params.get(value, value) if value not in PERIOD_NAMES else value
+    if resolved not in PERIOD_NAMES:
+        raise RuleError(
+            f"every must be one of {', '.join(PERIOD_NAMES)} or a param holding one, got {value!r}"
+            + (f" (= {resolved!r})" if resolved != value else ""),
+            path,
+        )
+    return str(resolved)
+
+
+def _duration(text: str | None, params: dict[str, Any], path: str) -> ex.Duration | None:
+    """A positive calendar duration such as days(31) or hours(180), params allowed."""
+    if text is None:
+        return None
+    scope = ex.Scope({}, None, params, frozenset())
+    try:
+        value = ex.parse_value(text, scope)
+    except ex.ExprError as exc:
+        raise RuleError(str(exc), path) from None
+    if not isinstance(value, ex.Duration) or value.amount <= 0:
+        raise RuleError("expected a positive duration such as days(31) or hours(180)", path)
+    return value
+
+
 def _field_of(model: type[FactModel], name: str, path: str) -> str:
     if name not in model.model_fields:
         fields = ", ".join(sorted(model.model_fields))
@@ -325,8 +363,13 @@ class Cadence(Template):
 
     def resolve(self, spec: CadenceSpec, resolver: Resolver) -> CadenceCheck:
         base = "check.cadence"
+        every = _period_name(spec.every, resolver.params, f"{base}.every")
+        due = _duration(spec.due, resolver.params, f"{base}.due")
+        lead = _duration(spec.lead, resolver.params, f"{base}.lead")
         population = resolver.pattern(spec.population, "member", f"{base}.population")
-        period_refs = frozenset({"sweep.as_of", "sweep.since", "period.start", "period.end"})
+        period_refs = frozenset(
+            {"sweep.as_of", "sweep.since", "period.start", "period.end", "period.label", "period.year"}
+        )
         expect = resolver.pattern(
             spec.expect, "expect", f"{base}.expect", others={"member": population.model}, refs=period_refs
         )
@@ -344,7 +387,7 @@ class Cadence(Template):
             raise RuleError(f"at_least names {spec.at_least!r}, which is not a param of this rule", f"{base}.at_least")
         if not isinstance(at_least, int) or isinstance(at_least, bool) or not 1 <= at_least <= 50:
             raise RuleError(f"at_least must be a whole number from 1 to 50, got {at_least!r}", f"{base}.at_least")
-        return CadenceCheck(population, expect, spec.every, at_least, active_from, active_until)
+        return CadenceCheck(population, expect, every, at_least, active_from, active_until, due, lead)
 
 
 class Threshold(Template):

@@ -7,6 +7,9 @@ from datetime import datetime, time, timedelta
 from auditor.synth.context import Context, add_months, add_workdays, next_workday
 from auditor.synth.org import LEAVES_LAST, Org
 
+COVERED: tuple[str, ...] = ("COA-001", "COA-002", "COA-003")
+"""Rules of this module whose every deviation is injected and recorded in the ground truth."""
+
 SKIPPED = "skipped"  # no session in the month: a finding
 AT_MONTH_START = "at_month_start"  # near-miss: only session on the 1st at 00:00
 AT_MONTH_END = "at_month_end"  # near-miss: only session on the last day at 23:59
@@ -113,50 +116,3 @@ def ride_alongs(ctx: Context, org: Org) -> None:
             overdue = filed is None and at + REPORT_LIMIT < ctx.as_of_end
             if overdue or (filed is not None and filed > at + REPORT_LIMIT):
                 ctx.truth.add("COA-003", visit_id)
-
-
-def pipeline_reviews(ctx: Context, org: Org) -> None:
-    """Fortnightly pipeline reviews per rep, with the odd one skipped."""
-    rng = ctx.rng
-    for rep in org.reps:
-        assert rep.manager_id is not None
-        day = next_workday(ctx.since + timedelta(days=rng.randint(0, 9)))
-        while day <= ctx.as_of:
-            if rep.active_on(day) and rng.random() > 0.1:
-                ctx.emit(
-                    "pipeline_review",
-                    id=ctx.next_id("PR"),
-                    manager_id=rep.manager_id,
-                    rep_id=rep.id,
-                    at=ctx.clock(day, 9, 16),
-                )
-            day = next_workday(day + timedelta(days=rng.randint(12, 16)))
-
-
-def team_meetings(ctx: Context, org: Org) -> None:
-    """Weekly Monday team meetings of each team lead; monthly ones of branch managers."""
-    rng = ctx.rng
-    monday = ctx.since + timedelta(days=(7 - ctx.since.weekday()) % 7)
-    while monday <= ctx.as_of:
-        for lead in org.team_leads:
-            if rng.random() < 0.08:
-                continue
-            team = len([r for r in org.team_of(lead.id) if r.active_on(monday)])
-            ctx.emit(
-                "team_meeting",
-                id=ctx.next_id("TM"),
-                manager_id=lead.id,
-                at=datetime.combine(monday, time(9, rng.choice((0, 0, 30)))),
-                attendees=max(0, team - rng.choice((0, 0, 0, 1, 2))),
-            )
-        monday += timedelta(days=7)
-    for bm in org.by_role("branch_manager"):
-        for month in ctx.months:
-            day = next_workday(month + timedelta(days=rng.randint(1, 6)))
-            ctx.emit(
-                "team_meeting",
-                id=ctx.next_id("TM"),
-                manager_id=bm.id,
-                at=ctx.clock(day, 10, 15),
-                attendees=len(org.team_of(bm.id)),
-            )

@@ -1,7 +1,8 @@
 """Generate a synthetic sales organisation: one CSV per fact kind plus the exact ground truth.
 
-Deviations of the rules STG-001, COA-001, MAT-001 and REP-001 are injected
-at known rates; every injection is recorded with `GroundTruth.add`, so
+Each process-area module injects the deviations of the rules it lists in
+its `COVERED` tuple at known rates, with near-misses that must not be
+flagged; every injection is recorded with `GroundTruth.add`, so
 `ground_truth.json` lists exactly what a correct sweep must find as of
 `as_of` since `since`. The same seed always gives byte-identical files.
 """
@@ -17,24 +18,21 @@ from pathlib import Path
 from typing import Any
 
 from auditor.facts import FACT_KINDS, model_for
-from auditor.synth import coaching, material, people, planning, representation, sales
+from auditor.synth import cadence, coaching, material, people, planning, representation, sales
 from auditor.synth.context import Context, add_months
 from auditor.synth.org import build_org
 
 TRUTH_FILE = "ground_truth.json"
-COVERED_RULES = (
-    "COA-001",
-    "COA-002",
-    "COA-003",
-    "MAT-001",
-    "MAT-002",
-    "MAT-003",
-    "PRE-001",
-    "REP-001",
-    "REP-002",
-    "STG-001",
-    "STG-002",
-    "STG-003",
+COVERED_RULES = tuple(
+    sorted(
+        sales.COVERED
+        + coaching.COVERED
+        + cadence.COVERED
+        + material.COVERED
+        + representation.COVERED
+        + planning.COVERED
+        + people.COVERED
+    )
 )
 """Rules whose every deviation the generator injects and records (the ground truth is exact for these)."""
 ROSTER_KINDS = frozenset({"person"})
@@ -92,19 +90,19 @@ def _populate(ctx: Context, reps: int) -> None:
     sales.presales(ctx, opportunities)
     coaching.coaching(ctx, org)
     coaching.ride_alongs(ctx, org)
-    coaching.pipeline_reviews(ctx, org)
-    coaching.team_meetings(ctx, org)
+    cadence.pipeline_reviews(ctx, org)
+    cadence.team_meetings(ctx, org)
     material.material(ctx, org)
     representation.mystery_shops(ctx, org)
     representation.trainings(ctx, org)
     planning.objectives(ctx, org)
     planning.csfs(ctx, org)
     planning.business_plans(ctx, org)
-    planning.business_reviews(ctx, org)
+    cadence.business_reviews(ctx, org)
     people.hiring(ctx, org)
     ratios = people.sales_results(ctx, org)
     people.performance_reviews(ctx, org, ratios)
-    people.sales_reports(ctx, org)
+    cadence.sales_reports(ctx, org)
 
 
 def _cell(value: Any) -> str:

@@ -8,6 +8,9 @@ from datetime import date, datetime, timedelta
 from auditor.synth.context import Context, next_workday
 from auditor.synth.org import Member, Org
 
+COVERED: tuple[str, ...] = ("MAT-001", "MAT-002", "MAT-003")
+"""Rules of this module whose every deviation is injected and recorded in the ground truth."""
+
 ITEMS = {
     "sales_kit": ("application forms", "product brochure pack", "rate card", "demo kit"),
     "promotion": ("posters", "flyers", "roll-up banner"),

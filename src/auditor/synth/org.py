@@ -34,6 +34,7 @@ REGION_BRANCHES = {
 STAYER = "stayer"
 JOINS_FIRST = "joins_on_first"  # joins on the 1st: judged that very month
 JOINS_MID = "joins_mid_month"  # joins on the 2nd: not judged that month
+JOINS_LATER = "joins_later"  # joins on a random workday inside the window (new-joiner rules)
 LEAVES_MID = "leaves_mid_month"  # leaves before the last day: not judged that month
 LEAVES_LAST = "leaves_on_last_day"  # leaves on the last day: still judged that month
 LEFT_BEFORE = "left_before_window"  # gone before the window: never judged
@@ -170,6 +171,8 @@ def _lifecycles(ctx: Context, reps: int) -> list[str]:
     if reps < 6 or len(ctx.months) < 3:
         return lifecycles
     special = [JOINS_FIRST, JOINS_MID, LEAVES_MID, LEAVES_LAST, LEFT_BEFORE]
+    if reps >= 10:
+        special += [JOINS_LATER] * max(3, reps // 5)
     for index, lifecycle in zip(ctx.rng.sample(range(reps), len(special)), special, strict=True):
         lifecycles[index] = lifecycle
     return lifecycles
@@ -182,6 +185,9 @@ def _apply_lifecycle(ctx: Context, member: Member) -> None:
         member.joined_on = months[1]
     elif member.lifecycle == JOINS_MID:
         member.joined_on = months[2] + timedelta(days=1)
+    elif member.lifecycle == JOINS_LATER:
+        first, last = months[1], months[-1] - timedelta(days=1)
+        member.joined_on = ctx.workday_between(first, last)
     elif member.lifecycle == LEAVES_MID:
         member.left_on = months[-2] + timedelta(days=ctx.rng.randint(9, 19))
     elif member.lifecycle == LEAVES_LAST:

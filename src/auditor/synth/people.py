@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from typing import get_args
 
 from auditor.facts.kinds import HiringStepName
@@ -16,6 +16,9 @@ from auditor.synth.context import (
 )
 from auditor.synth.org import LEAVES_MID, Member, Org
 from auditor.synth.planning import quarters_started
+
+COVERED: tuple[str, ...] = ()
+"""Rules of this module whose every deviation is injected and recorded in the ground truth."""
 
 HIRE_STEPS = tuple(step for step in get_args(HiringStepName) if step != "rejection")
 QUESTION_SETS = {"fit_interview": "QS-FIT-2", "behavioural_interview": "QS-BEH-3"}
@@ -161,32 +164,3 @@ def _review(ctx: Context, person: Member, review_type: str, period: str, day: da
         period=period,
         at=ctx.clock(day, 9, 16),
     )
-
-
-def sales_reports(ctx: Context, org: Org) -> None:
-    """Weekly reports per rep, due Friday: mostly on time, some on Monday, a few late or missing."""
-    rng = ctx.rng
-    monday = ctx.since + timedelta(days=(7 - ctx.since.weekday()) % 7)
-    while monday <= ctx.as_of:
-        friday = monday + timedelta(days=4)
-        for rep in org.reps:
-            if not rep.judged_in(monday, friday):
-                continue
-            roll = rng.random()
-            if roll < 0.04:
-                continue
-            if roll < 0.8:
-                at = datetime.combine(friday, time(rng.randint(14, 18), rng.randint(0, 59)))
-            elif roll < 0.92:
-                at = datetime.combine(friday + timedelta(days=3), time(rng.randint(8, 10), 30))
-            else:
-                at = ctx.clock(friday + timedelta(days=rng.randint(4, 6)))
-            if at < ctx.as_of_end:
-                ctx.emit(
-                    "sales_report",
-                    id=ctx.next_id("SR"),
-                    person_id=rep.id,
-                    week=monday,
-                    submitted_at=at,
-                )
-        monday += timedelta(days=7)

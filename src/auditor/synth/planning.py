@@ -7,6 +7,9 @@ from datetime import date, timedelta
 from auditor.synth.context import Context, add_months, next_workday, quarter_label, quarter_start
 from auditor.synth.org import Member, Org
 
+COVERED: tuple[str, ...] = ()
+"""Rules of this module whose every deviation is injected and recorded in the ground truth."""
+
 CSF_TITLES = (
     ("Grow new-customer revenue", "new revenue vs target, %"),
     ("Raise proposal win rate", "deals / proposals, %"),
@@ -38,7 +41,7 @@ def _last_day(ctx: Context, person: Member) -> date:
     return min(ctx.as_of, person.left_on) if person.left_on else ctx.as_of
 
 
-def _due_day(ctx: Context, base: date, person: Member, late: float = 0.1) -> date | None:
+def due_day(ctx: Context, base: date, person: Member, late: float = 0.1) -> date | None:
     """A workday shortly after `base` (sometimes weeks late); None when outside the person's time."""
     rng = ctx.rng
     offset = rng.randint(25, 55) if rng.random() < late else rng.randint(1, 15)
@@ -54,7 +57,7 @@ def objectives(ctx: Context, org: Org) -> None:
         for person in staff:
             if person.left_on is not None and person.left_on < base:
                 continue
-            day = _due_day(ctx, base, person)
+            day = due_day(ctx, base, person)
             if day is not None and day.year == year:
                 ctx.emit("objective", id=ctx.next_id("OB", 4), person_id=person.id, year=year, set_on=day)
 
@@ -64,7 +67,7 @@ def csfs(ctx: Context, org: Org) -> None:
     rng = ctx.rng
     for quarter in quarters_started(ctx):
         for manager in [*org.team_leads, *org.by_role("branch_manager")]:
-            day = _due_day(ctx, quarter, manager)
+            day = due_day(ctx, quarter, manager)
             if day is None:
                 continue
             for title, measure in rng.sample(CSF_TITLES, rng.randint(2, 3)):
@@ -87,19 +90,19 @@ def business_plans(ctx: Context, org: Org) -> None:
         for rep in org.reps:
             if (rep.left_on is not None and rep.left_on < base) or rng.random() < 0.05:
                 continue
-            day = _due_day(ctx, base, rep)
+            day = due_day(ctx, base, rep)
             if day is not None:
                 _plan(ctx, "territory", rep.id, str(year), day)
         for account in ctx.rows.get("account", []):
             owner = org.get(account["owner_id"])
             if not account["key_account"] or rng.random() < 0.15:
                 continue
-            day = _due_day(ctx, max(base, account["since"]), owner, late=0.2)
+            day = due_day(ctx, max(base, account["since"]), owner, late=0.2)
             if day is not None:
                 _plan(ctx, "customer", owner.id, str(year), day, account["id"])
     for quarter in quarters_started(ctx):
         for lead in org.team_leads:
-            day = _due_day(ctx, quarter, lead)
+            day = due_day(ctx, quarter, lead)
             if day is not None:
                 _plan(ctx, "quarterly_review", lead.id, quarter_label(quarter), day)
 
@@ -114,19 +117,3 @@ def _plan(ctx: Context, plan_type: str, owner: str, period: str, day: date, acco
         period=period,
         submitted_at=ctx.clock(day),
     )
-
-
-def business_reviews(ctx: Context, org: Org) -> None:
-    """A business review per branch manager and VP early in each quarter (a few missed)."""
-    for quarter in quarters_started(ctx):
-        for manager in org.by_role("branch_manager", "vp"):
-            if ctx.rng.random() < 0.1:
-                continue
-            day = _due_day(ctx, quarter + timedelta(days=3), manager)
-            if day is not None:
-                ctx.emit(
-                    "business_review",
-                    id=ctx.next_id("BR", 4),
-                    manager_id=manager.id,
-                    at=ctx.clock(day, 9, 15),
-                )

@@ -7,6 +7,9 @@ from datetime import date, timedelta
 from auditor.synth.context import Context, add_months, add_workdays, next_workday
 from auditor.synth.org import Org
 
+COVERED: tuple[str, ...] = ("REP-001", "REP-002")
+"""Rules of this module whose every deviation is injected and recorded in the ground truth."""
+
 MIN_SCORE = 70.0
 LOW_SCORE = "low_score"
 NO_BADGE = "no_badge"
@@ -38,7 +41,7 @@ def mystery_shops(ctx: Context, org: Org) -> None:
     cases = ctx.pick_counts(
         len(visits),
         {
-            LOW_SCORE: 0.08,
+            LOW_SCORE: 0.09,
             NO_BADGE: 0.03,
             NO_CARD: 0.03,
             OLD_BROCHURE: 0.03,

@@ -10,6 +10,9 @@ from auditor.facts.kinds import Stage
 from auditor.synth.context import Context, add_workdays, next_workday
 from auditor.synth.org import Member, Org
 
+COVERED: tuple[str, ...] = ("PRE-001", "STG-001", "STG-002", "STG-003")
+"""Rules of this module whose every deviation is injected and recorded in the ground truth."""
+
 FUNNEL = tuple(stage for stage in get_args(Stage) if stage != "lost")
 PRICED = frozenset({"proposal", "negotiation", "deal", "after_sales"})
 COMPANY_A = (
