@@ -13,22 +13,10 @@ import pytest
 
 from auditor.facts import FACT_KINDS, model_for
 from auditor.synth import SynthResult, generate
+from auditor.synth.generator import COVERED_RULES
 
 SEEDS = (1, 2, 3)
-RULES = (
-    "COA-001",
-    "COA-002",
-    "COA-003",
-    "MAT-001",
-    "MAT-002",
-    "MAT-003",
-    "PRE-001",
-    "REP-001",
-    "REP-002",
-    "STG-001",
-    "STG-002",
-    "STG-003",
-)
+RULES = COVERED_RULES
 Rows = dict[str, list[dict[str, str]]]
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 
 from auditor import __version__
 from auditor.findings.query import evidence_facts, list_findings, sweep_checks, sweep_errors
+from auditor.kpis import adherence, compute_kpis
 from auditor.rulebook import SEVERITY_ORDER
 
 SEVERITIES = sorted(SEVERITY_ORDER, key=SEVERITY_ORDER.__getitem__)
@@ -38,15 +39,8 @@ def report_data(engine: Engine, sweep_id: int | None = None) -> dict[str, Any]:
         entry["title"], entry["severity"] = f["title"], f["severity"]
         entry["findings"] += 1
     for entry in by_rule.values():
-        checked = entry["checked"]
-        entry["adherence"] = None if checked == 0 else round(100 * (1 - entry["violations"] / checked), 1)
-    areas: dict[str, dict[str, Any]] = {}
-    for entry in by_rule.values():
-        area = areas.setdefault(entry["area"], {"area": entry["area"], "checked": 0, "violations": 0})
-        area["checked"] += entry["checked"]
-        area["violations"] += entry["violations"]
-    for area in areas.values():
-        area["adherence"] = None if area["checked"] == 0 else round(100 * (1 - area["violations"] / area["checked"]), 1)
+        entry["adherence"] = adherence(entry["checked"], entry["violations"])
+    kpis = compute_kpis(engine, sweep.id)
     severity_counts = Counter(f["severity"] for f in findings)
     evidence = evidence_facts(engine, {i for f in findings for i in f["evidence"]})
     return {
@@ -58,7 +52,8 @@ def report_data(engine: Engine, sweep_id: int | None = None) -> dict[str, Any]:
             "finished_at": sweep.finished_at.isoformat(timespec="seconds") if sweep.finished_at else None,
         },
         "rules": sorted(by_rule.values(), key=lambda r: r["rule_id"]),
-        "areas": sorted(areas.values(), key=lambda a: a["area"]),
+        "areas": kpis["adherence"]["areas"],
+        "kpis": kpis,
         "severity_counts": {s: severity_counts.get(s, 0) for s in SEVERITIES},
         "findings": findings,
         "evidence": {str(k): v for k, v in evidence.items()},
