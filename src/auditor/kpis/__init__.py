@@ -1,0 +1,21 @@
+"""Headline KPIs of a sweep, computed from its window's current facts and its rule checks (docs/kpis.md)."""
+
+from auditor.kpis.adherence import MONITORING_PROSPECTING_AREAS, adherence, area_adherence, combined_adherence
+from auditor.kpis.compute import compute_kpis
+from auditor.kpis.mystery import DEFAULT_MYSTERY_THRESHOLD
+from auditor.kpis.stats import median, nearest_rank, percent
+from auditor.kpis.turnaround import MATERIAL_TARGET_DAYS, PRESALES_TARGET_BUSINESS_DAYS
+
+__all__ = [
+    "DEFAULT_MYSTERY_THRESHOLD",
+    "MATERIAL_TARGET_DAYS",
+    "MONITORING_PROSPECTING_AREAS",
+    "PRESALES_TARGET_BUSINESS_DAYS",
+    "adherence",
+    "area_adherence",
+    "combined_adherence",
+    "compute_kpis",
+    "median",
+    "nearest_rank",
+    "percent",
+]

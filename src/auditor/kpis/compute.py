@@ -1,0 +1,68 @@
+"""`compute_kpis`: every headline KPI of one sweep, as plain JSON-serialisable data."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from auditor.findings.query import get_sweep, sweep_checks
+from auditor.kpis.adherence import MONITORING_PROSPECTING_AREAS, area_adherence, combined_adherence
+from auditor.kpis.conversion import conversion_by_region
+from auditor.kpis.mystery import DEFAULT_MYSTERY_THRESHOLD, mystery_shopping
+from auditor.kpis.turnaround import PRESALES_TARGET_BUSINESS_DAYS, material_tat, presales_tat
+from auditor.kpis.window import KpiWindow, roster, window_facts
+
+FACT_KINDS = ("mystery_shop", "material_request", "material_delivery", "presales_request", "opportunity_stage")
+
+
+def compute_kpis(
+    engine: Engine,
+    sweep_id: int | None = None,
+    *,
+    mystery_threshold: float = DEFAULT_MYSTERY_THRESHOLD,
+    material_targets: Mapping[str, float] | None = None,
+    presales_business_days: int = PRESALES_TARGET_BUSINESS_DAYS,
+    holidays: frozenset[date] = frozenset(),
+) -> dict[str, Any]:
+    """The KPIs of a sweep (latest complete one by default); docs/kpis.md defines each value."""
+    with Session(engine) as session:
+        sweep = get_sweep(session, sweep_id)
+        window = KpiWindow.of_sweep(sweep)
+        facts = {kind: window_facts(session, kind, window) for kind in FACT_KINDS}
+        people = roster(session, window)
+        sweep_key = sweep.id
+    checks = sweep_checks(engine, sweep_key)
+    kpis = {
+        "sweep_id": sweep_key,
+        "window": window.as_dict(),
+        "mystery_shopping": mystery_shopping(facts["mystery_shop"], mystery_threshold),
+        "adherence": {
+            "areas": area_adherence(checks),
+            "monitoring_prospecting": combined_adherence(checks, MONITORING_PROSPECTING_AREAS),
+        },
+        "material_tat": material_tat(
+            facts["material_request"], facts["material_delivery"], window.end, material_targets
+        ),
+        "presales_tat": presales_tat(facts["presales_request"], window.end, presales_business_days, holidays),
+        "conversion": conversion_by_region(facts["opportunity_stage"], people),
+    }
+    kpis["headline"] = headline(kpis)
+    return kpis
+
+
+def headline(kpis: Mapping[str, Any]) -> dict[str, float | None]:
+    """The five tile values: score, monitoring & prospecting adherence, the two TAT shares, conversion."""
+    material_all = next(
+        row for row in kpis["material_tat"]["rows"] if row["category"] == "all" and row["step"] == "first_delivery"
+    )
+    return {
+        "mystery_score": kpis["mystery_shopping"]["average_score"],
+        "monitoring_prospecting_adherence": kpis["adherence"]["monitoring_prospecting"]["adherence"],
+        "material_within_target_pct": material_all["within_target_pct"],
+        "presales_within_target_pct": kpis["presales_tat"]["within_target_pct"],
+        "conversion_rate": kpis["conversion"]["total"]["rate"],
+    }

@@ -1,0 +1,129 @@
+"""Turnaround times (TAT): sales material per category and step, and pre-sales support."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from auditor.engine.window import add_duration
+from auditor.kpis.stats import median, nearest_rank, percent, rounded
+from auditor.rulebook.expr import Duration
+
+MATERIAL_TARGET_DAYS: dict[str, float] = {"sales_kit": 14, "promotion": 21, "representation": 7}
+"""Default target per material category, in calendar days (the MAT-001..003 turnarounds)."""
+MATERIAL_STEPS: dict[str, str] = {
+    "first_delivery": "request → first delivery",
+    "complete_delivery": "request → complete delivery",
+}
+"""The measured steps of a material request, with their labels."""
+PRESALES_TARGET_BUSINESS_DAYS = 2
+"""Default pre-sales answer target (PRE-001), in business days."""
+P90 = 90
+DAY_SECONDS = 86400
+HOUR_SECONDS = 3600
+
+
+@dataclass(frozen=True)
+class Turnaround:
+    """One request at one step: when it was made, when the step was reached (None: open), its target deadline."""
+
+    requested_at: datetime
+    done_at: datetime | None
+    deadline: datetime
+
+    @property
+    def on_time(self) -> bool:
+        """Reached at or before the deadline."""
+        return self.done_at is not None and self.done_at <= self.deadline
+
+
+def summarise(items: Sequence[Turnaround], window_end: datetime, unit_seconds: int) -> dict[str, Any]:
+    """Count, median, p90 (nearest rank), share within target and open count of one step.
+
+    Durations are calendar time in the given unit; the share within target is
+    over the *decided* requests: reached on time, or past the deadline before
+    the window end (an open request whose deadline is still ahead is undecided).
+    """
+    durations = [(t.done_at - t.requested_at).total_seconds() / unit_seconds for t in items if t.done_at is not None]
+    within = sum(1 for t in items if t.on_time)
+    decided = sum(1 for t in items if t.on_time or t.deadline < window_end)
+    return {
+        "requests": len(items),
+        "count": len(durations),
+        "median": rounded(median(durations)),
+        "p90": rounded(nearest_rank(durations, P90)),
+        "decided": decided,
+        "within_target": within,
+        "within_target_pct": percent(within, decided),
+        "open": len(items) - len(durations),
+    }
+
+
+def first_delivery(deliveries: Iterable[Any]) -> datetime | None:
+    """The earliest delivery of a request (of any quantity), None if there is none."""
+    return min((d.delivered_at for d in deliveries), default=None)
+
+
+def complete_delivery(quantity: int, deliveries: Iterable[Any]) -> datetime | None:
+    """When the delivered quantities, summed in delivery order, first reach the requested quantity."""
+    delivered = 0
+    for delivery in sorted(deliveries, key=lambda d: d.delivered_at):
+        delivered += delivery.quantity
+        if delivered >= quantity:
+            return delivery.delivered_at
+    return None
+
+
+def _reached(step: str, request: Any, deliveries: list[Any]) -> datetime | None:
+    if step == "first_delivery":
+        return first_delivery(deliveries)
+    return complete_delivery(request.quantity, deliveries)
+
+
+def material_tat(
+    requests: Sequence[Any],
+    deliveries: Sequence[Any],
+    window_end: datetime,
+    targets: Mapping[str, float] | None = None,
+) -> dict[str, Any]:
+    """TAT of material requests per category and step, plus an `all` row per step (each request its own target)."""
+    targets = {**MATERIAL_TARGET_DAYS, **(targets or {})}
+    by_request: dict[str, list[Any]] = defaultdict(list)
+    for delivery in deliveries:
+        by_request[delivery.request_id].append(delivery)
+    rows = []
+    for step, label in MATERIAL_STEPS.items():
+        items: dict[str, list[Turnaround]] = {category: [] for category in targets}
+        for r in requests:
+            deadline = r.requested_at + timedelta(days=targets[r.category])
+            items[r.category].append(Turnaround(r.requested_at, _reached(step, r, by_request[r.id]), deadline))
+        for category, category_items in items.items():
+            summary = summarise(category_items, window_end, DAY_SECONDS)
+            rows.append({"category": category, "step": step, "step_label": label, "target_days": targets[category]})
+            rows[-1].update(summary)
+        everything = [t for category_items in items.values() for t in category_items]
+        rows.append({"category": "all", "step": step, "step_label": label, "target_days": None})
+        rows[-1].update(summarise(everything, window_end, DAY_SECONDS))
+    return {"unit": "days", "targets_days": targets, "rows": rows}
+
+
+def presales_tat(
+    requests: Sequence[Any],
+    window_end: datetime,
+    business_days: int = PRESALES_TARGET_BUSINESS_DAYS,
+    holidays: frozenset[date] = frozenset(),
+) -> dict[str, Any]:
+    """TAT of pre-sales requests in calendar hours; target in business days (weekends and holidays skipped)."""
+    limit = Duration(business_days, "business_days")
+    items = [
+        Turnaround(
+            r.requested_at,
+            r.answered_at if r.answered_at is not None and r.answered_at < window_end else None,
+            add_duration(r.requested_at, limit, holidays),
+        )
+        for r in requests
+    ]
+    return {"unit": "hours", "target_business_days": business_days, **summarise(items, window_end, HOUR_SECONDS)}

@@ -1,0 +1,56 @@
+"""The KPI window of a sweep and the current facts that lie in it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from auditor.facts import FactModel, model_for
+from auditor.store.models import FactRow, Sweep
+
+
+@dataclass(frozen=True)
+class KpiWindow:
+    """`start` inclusive (None: from the earliest fact), `end` exclusive (the end of the as-of day)."""
+
+    start: datetime | None
+    end: datetime
+
+    @classmethod
+    def of_sweep(cls, sweep: Sweep) -> KpiWindow:
+        """From the start of the sweep's since day to the end of its as-of day."""
+        end = datetime.combine(sweep.as_of, datetime.min.time()) + timedelta(days=1)
+        start = datetime.combine(sweep.since, datetime.min.time()) if sweep.since else None
+        return cls(start, end)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The window as plain data (ISO timestamps)."""
+        return {"start": self.start.isoformat() if self.start else None, "end": self.end.isoformat()}
+
+
+def window_facts(session: Session, kind: str, window: KpiWindow) -> list[Any]:
+    """Current versions of the facts of one kind whose time lies in the window, in load order."""
+    query = select(FactRow.payload).where(
+        FactRow.current.is_(True), FactRow.kind == kind, FactRow.occurred_at < window.end
+    )
+    if window.start is not None:
+        query = query.where(FactRow.occurred_at >= window.start)
+    return _parse(kind, session.execute(query.order_by(FactRow.id)).scalars())
+
+
+def roster(session: Session, window: KpiWindow) -> dict[str, Any]:
+    """Current person facts by id, of everyone who joined before the window end (the roster is reference data)."""
+    query = select(FactRow.payload).where(
+        FactRow.current.is_(True), FactRow.kind == "person", FactRow.occurred_at < window.end
+    )
+    people = _parse("person", session.execute(query.order_by(FactRow.id)).scalars())
+    return {p.id: p for p in people}
+
+
+def _parse(kind: str, payloads: Any) -> list[FactModel]:
+    model = model_for(kind)
+    return [model.model_validate(payload) for payload in payloads]
