@@ -345,3 +345,27 @@ def test_near_misses_exist(generated, seed: int) -> None:
     assert at_70 and not any(("REP-001", r["id"]) in truth for r in at_70)
     roles = {people[r["subject_id"]]["role"] for r in rows["mystery_shop"]}
     assert roles == {"sales_person", "partner"}
+
+
+def test_every_shipped_rule_is_covered_by_the_generator() -> None:
+    from auditor.rulebook import load_rulebook
+
+    from .conftest import RULES as RULES_DIR
+
+    book = load_rulebook([RULES_DIR])
+    assert book.problems == []
+    assert sorted(rule.id for rule in book.rules) == sorted(COVERED_RULES)
+
+
+def test_demo_organisation_has_deviations_in_every_process_area(tmp_path: Path) -> None:
+    from auditor.demo import DEMO_MONTHS, DEMO_REPS, DEMO_SEED
+    from auditor.rulebook import load_rulebook
+
+    from .conftest import RULES as RULES_DIR
+
+    book = load_rulebook([RULES_DIR])
+    result = generate(tmp_path, seed=DEMO_SEED, reps=DEMO_REPS, months=DEMO_MONTHS)
+    area_of = {rule.id: rule.area for rule in book.rules}
+    with_findings = {area_of[f["rule_id"]] for f in result.truth}
+    assert with_findings == set(area_of.values())
+    assert {f["rule_id"] for f in result.truth} == set(area_of)  # every rule, not only every area

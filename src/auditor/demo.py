@@ -18,6 +18,10 @@ from auditor.rulebook import RulebookError, load_rulebook
 from auditor.store import open_database
 from auditor.synth import generate
 
+DEMO_SEED = 7
+DEMO_REPS = 24
+DEMO_MONTHS = 6
+
 
 @dataclass
 class DemoResult:
@@ -27,7 +31,12 @@ class DemoResult:
 
 
 def run_demo(
-    workdir: Path, reports: Path, seed: int = 7, reps: int = 24, months: int = 6, echo: Callable[[str], None] = print
+    workdir: Path,
+    reports: Path,
+    seed: int = DEMO_SEED,
+    reps: int = DEMO_REPS,
+    months: int = DEMO_MONTHS,
+    echo: Callable[[str], None] = print,
 ) -> DemoResult:
     """Run the whole pipeline on a fresh synthetic organisation in `workdir`."""
     if workdir.exists():
