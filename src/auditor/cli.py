@@ -204,13 +204,23 @@ def findings_list(sweep_id: int | None, fmt: str, db_url: str | None) -> None:
 @click.option(
     "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_REPORTS, show_default=True
 )
+@rules_option
+@policy_option
 @db_option
-def report(sweep_id: int | None, out_dir: Path, db_url: str | None) -> None:
-    """Write the HTML report of a sweep to <out>/<sweep>/index.html."""
+def report(
+    sweep_id: int | None, out_dir: Path, rules_paths: tuple[Path, ...], policy: Path | None, db_url: str | None
+) -> None:
+    """Write the HTML report of a sweep to <out>/<sweep>/index.html.
+
+    KPI targets (mystery-shopping threshold, material and pre-sales turnarounds,
+    holidays) come from the rules and policy, as in the sweep.
+    """
+    from auditor.kpis import settings_from_rules
     from auditor.report import write_html_report
 
+    settings = settings_from_rules(_load_rules(rules_paths, policy))
     try:
-        path = write_html_report(open_database(db_url), out_dir, sweep_id)
+        path = write_html_report(open_database(db_url), out_dir, sweep_id, settings)
     except NoSweepError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"Report written to {path}")

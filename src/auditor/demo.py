@@ -13,6 +13,7 @@ from auditor.config import default_rules_path
 from auditor.engine.evaluate import default_jobs
 from auditor.engine.sweep import SweepSummary, run_sweep
 from auditor.ingest import ingest_file
+from auditor.kpis import settings_from_rules
 from auditor.report import write_html_report
 from auditor.rulebook import RulebookError, load_rulebook
 from auditor.store import open_database
@@ -60,6 +61,6 @@ def run_demo(
     echo(f"3/4 sweep {summary.sweep_id}: {len(book.rules)} rules, {summary.findings} findings as of {synth.as_of}")
     for row in summary.rows:
         echo(f"      {row['rule_id']:<8} {row['findings']:>4} of {row['checked']:>5} checked  {row['title']}")
-    path = write_html_report(engine, reports, summary.sweep_id)
+    path = write_html_report(engine, reports, summary.sweep_id, settings_from_rules(book))
     echo(f"4/4 report: {path}")
     return DemoResult(db_url, summary, path)

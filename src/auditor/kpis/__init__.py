@@ -3,10 +3,12 @@
 from auditor.kpis.adherence import MONITORING_PROSPECTING_AREAS, adherence, area_adherence, combined_adherence
 from auditor.kpis.compute import compute_kpis
 from auditor.kpis.mystery import DEFAULT_MYSTERY_THRESHOLD
+from auditor.kpis.settings import KpiSettings, settings_from_rules
 from auditor.kpis.stats import median, nearest_rank, percent
 from auditor.kpis.turnaround import MATERIAL_TARGET_DAYS, PRESALES_TARGET_BUSINESS_DAYS
 
 __all__ = [
+    "KpiSettings",
     "DEFAULT_MYSTERY_THRESHOLD",
     "MATERIAL_TARGET_DAYS",
     "MONITORING_PROSPECTING_AREAS",
@@ -18,4 +20,5 @@ __all__ = [
     "median",
     "nearest_rank",
     "percent",
+    "settings_from_rules",
 ]

@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 
 from auditor import __version__
 from auditor.findings.query import evidence_facts, list_findings, sweep_checks, sweep_errors
-from auditor.kpis import adherence, compute_kpis
+from auditor.kpis import KpiSettings, adherence, compute_kpis
 from auditor.rulebook import SEVERITY_ORDER
 
 SEVERITIES = sorted(SEVERITY_ORDER, key=SEVERITY_ORDER.__getitem__)
@@ -25,8 +25,8 @@ _ENV = Environment(
 )
 
 
-def report_data(engine: Engine, sweep_id: int | None = None) -> dict[str, Any]:
-    """Everything the report shows, as plain data (also the JSON export)."""
+def report_data(engine: Engine, sweep_id: int | None = None, settings: KpiSettings | None = None) -> dict[str, Any]:
+    """Everything the report shows, as plain data (also the JSON export); KPI targets from `settings`."""
     sweep, findings = list_findings(engine, sweep_id)
     checks = sweep_checks(engine, sweep.id)
     by_rule: dict[str, dict[str, Any]] = {}
@@ -40,7 +40,7 @@ def report_data(engine: Engine, sweep_id: int | None = None) -> dict[str, Any]:
         entry["findings"] += 1
     for entry in by_rule.values():
         entry["adherence"] = adherence(entry["checked"], entry["violations"])
-    kpis = compute_kpis(engine, sweep.id)
+    kpis = compute_kpis(engine, sweep.id, **(settings or KpiSettings()).as_kwargs())
     severity_counts = Counter(f["severity"] for f in findings)
     evidence = evidence_facts(engine, {i for f in findings for i in f["evidence"]})
     return {
@@ -61,9 +61,11 @@ def report_data(engine: Engine, sweep_id: int | None = None) -> dict[str, Any]:
     }
 
 
-def write_html_report(engine: Engine, out_dir: Path, sweep_id: int | None = None) -> Path:
+def write_html_report(
+    engine: Engine, out_dir: Path, sweep_id: int | None = None, settings: KpiSettings | None = None
+) -> Path:
     """Render `<out_dir>/<sweep id>/index.html` and return its path."""
-    data = report_data(engine, sweep_id)
+    data = report_data(engine, sweep_id, settings)
     target = out_dir / str(data["sweep"]["id"])
     target.mkdir(parents=True, exist_ok=True)
     html = _ENV.get_template("index.html.j2").render(
