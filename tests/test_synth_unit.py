@@ -251,7 +251,7 @@ def test_window_and_truth_file(generated, seed: int) -> None:
 @pytest.mark.parametrize("seed", SEEDS)
 def test_truth_matches_independent_check(generated, seed: int) -> None:
     result, rows = generated[seed]
-    assert independent_findings(rows, result.since, result.as_of) == result.truth
+    assert independent_findings(rows, result.since, result.as_of) == of_checked_rules(result.truth)
 
 
 def test_same_seed_same_bytes(tmp_path: Path) -> None:
@@ -272,7 +272,19 @@ def test_other_shapes_match_independent_check(tmp_path: Path) -> None:
         result = generate(tmp_path / str(seed), seed=seed, reps=reps, months=months, start=start)
         rows = read_rows(result.out_dir)
         assert result.as_of == month_after_n(start, months) + timedelta(days=9)
-        assert independent_findings(rows, result.since, result.as_of) == result.truth
+        assert independent_findings(rows, result.since, result.as_of) == of_checked_rules(result.truth)
+
+
+CHECKED_HERE = frozenset(
+    {"COA-001", "COA-002", "COA-003", "MAT-001", "MAT-002", "MAT-003", "PRE-001", "REP-001", "REP-002"}
+    | {"STG-001", "STG-002", "STG-003"}
+)
+"""Rules whose independent check lives in this file; the other areas' checks are in tests/test_synth_*.py."""
+
+
+def of_checked_rules(truth: list[dict[str, str]]) -> list[dict[str, str]]:
+    """The truth entries of the rules checked in this file."""
+    return [f for f in truth if f["rule_id"] in CHECKED_HERE]
 
 
 def month_after_n(day: date, months: int) -> date:
