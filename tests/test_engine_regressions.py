@@ -185,3 +185,17 @@ def test_division_by_zero_is_unknown_in_both_evaluators(tmp_path: Path) -> None:
         },
     ]
     assert _agree(book, raw) == ["T-1|B2|"]
+
+
+def test_a_sweep_loads_every_kind_a_match_rule_reads() -> None:
+    """Kinds kept in a match rule's alias maps (facts, none) are loaded, not only top-level patterns."""
+    from auditor.engine.sweep import rule_kinds
+
+    from .conftest import RULES
+
+    book = load_rulebook([RULES])
+    assert rule_kinds([book.by_id("PRF-004")]) == {"sales_result", "performance_review"}
+    assert rule_kinds([book.by_id("TRN-002")]) >= {"training", "person"}
+    for rule in book.rules:
+        kinds = rule_kinds([rule])
+        assert kinds, rule.id

@@ -14,6 +14,7 @@ from auditor.engine.facts import EngineFact
 from auditor.engine.window import SweepWindow
 from auditor.facts import model_for
 from auditor.rulebook import Rule, render_message
+from auditor.rulebook.templates import check_patterns
 from auditor.store.models import EngineError, FactRow, FindingRow, RuleCheck, Sweep
 
 
@@ -34,13 +35,7 @@ class SweepSummary:
 
 def rule_kinds(rules: list[Rule]) -> set[str]:
     """Fact kinds any of the rules reads."""
-    kinds: set[str] = set()
-    for rule in rules:
-        for value in vars(rule.check).values():
-            kind = getattr(value, "kind", None)
-            if isinstance(kind, str):
-                kinds.add(kind)
-    return kinds
+    return {pattern.kind for rule in rules for pattern in check_patterns(rule.check)}
 
 
 def load_facts(session: Session, kinds: set[str], window_end: datetime) -> list[EngineFact]:

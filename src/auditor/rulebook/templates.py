@@ -185,6 +185,16 @@ class MatchCheck:
 Check = WithinCheck | RequiresBeforeCheck | CadenceCheck | ThresholdCheck | SequenceCheck | MatchCheck
 
 
+def check_patterns(check: Check) -> list[Pattern]:
+    """Every fact pattern of a check, including those kept in alias maps (`match`)."""
+    out: list[Pattern] = []
+    for value in vars(check).values():
+        for item in value.values() if isinstance(value, dict) else (value,):
+            if isinstance(item, Pattern):
+                out.append(item)
+    return out
+
+
 # ------------------------------------------------------------------ helpers
 
 
