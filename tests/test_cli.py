@@ -59,18 +59,21 @@ def test_ingest_sweep_list_report(org: list[str], db_url: str, tmp_path: Path) -
         ],
     )
     assert result.exit_code == 0, result.output
-    assert "4 findings" in result.output
+    summary = result.output
     result = runner.invoke(main, ["findings", "list", "--format", "json", "--db", db_url])
     assert result.exit_code == 0, result.output
     findings = json.loads(result.output)
-    assert {(f["rule_id"], f["subject"], f["occurrence"]) for f in findings} == {
+    assert f"{len(findings)} findings." in summary
+    keys = {(f["rule_id"], f["subject"], f["occurrence"]) for f in findings}
+    # The tiny organisation breaks many catalog rules (no plans, no meetings...); these four are the ones set up.
+    assert {key for key in keys if key[0] in ("COA-001", "MAT-001", "STG-001", "REP-001", "REP-002")} == {
         ("COA-001", "P2", "2026-01"),
         ("MAT-001", "R2", ""),
         ("STG-001", "O1", ""),
         ("REP-002", "MS2", ""),
     }
     for f in findings:
-        assert f["severity"] in ("high", "medium") and f["message"]
+        assert f["severity"] in ("critical", "high", "medium", "low") and f["message"]
     kit = next(f for f in findings if f["rule_id"] == "MAT-001")
     assert kit["message"] == "Kit request R2 from P2 is 12 day(s) past its 14-day turnaround and not delivered."
     explained = runner.invoke(
@@ -190,7 +193,8 @@ def test_sweep_with_a_crashing_partition_exits_3_and_reports_it(
     assert "engine error" in swept.output and "MAT-001" in swept.output
     monkeypatch.delenv("AUDITOR_FAULT_RULE")
     listed = json.loads(runner.invoke(main, ["findings", "list", "--format", "json", "--db", sqlite_url]).output)
-    assert {f["rule_id"] for f in listed} == {"COA-001", "STG-001", "REP-002"}  # the other rules are complete
+    found = {f["rule_id"] for f in listed}
+    assert "MAT-001" not in found and {"COA-001", "STG-001", "REP-002"} <= found  # the other rules are complete
     out = tmp_path / "reports"
     assert runner.invoke(main, ["report", "--out", str(out), "--db", sqlite_url]).exit_code == 0
     html = (out / "1" / "index.html").read_text(encoding="utf-8")
