@@ -166,3 +166,28 @@ def test_quiet_host_has_no_background_threads() -> None:
     assert engine_host._d_timer.is_alive() and engine_host._t_timer.is_alive()
     engine_host._d_timer.cancel()
     engine_host._t_timer.cancel()
+
+
+def test_stopping_a_timer_that_already_fired_also_stops_its_replacement() -> None:
+    """On a loaded machine the Host's first timer can fire before quiet_host cancels it (a CI failure:
+    'cannot join thread before it is started'); the replacement it schedules must be stopped too."""
+    import time
+
+    from auditor.engine.runner import _stop_timer
+
+    host = engine.Host()
+    first = host._d_timer
+    time.sleep(0.3)  # the 0.1 s timer fires and, with no rulesets, schedules a 0.5 s replacement
+    assert host._d_timer is not first and host._d_timer.is_alive()
+    _stop_timer(host, "_d_timer")
+    _stop_timer(host, "_t_timer")
+    stopped = host._d_timer
+    time.sleep(0.7)  # past the replacement's interval: nothing fires, nothing new is scheduled
+    assert host._d_timer is stopped and not stopped.is_alive()
+    assert not host._t_timer.is_alive()
+
+    unstarted = threading.Timer(0.01, lambda: None)
+    host._d_timer = unstarted
+    threading.Timer(0.05, unstarted.start).start()  # started a little later, as by the firing callback
+    _stop_timer(host, "_d_timer")  # waits for the start instead of raising
+    assert not unstarted.is_alive()

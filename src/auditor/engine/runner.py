@@ -56,10 +56,30 @@ def quiet_host() -> durable_engine.Host:
     `Host._run` in a subclass instead crashed the engine on small inputs.)
     """
     host = durable_engine.Host()
-    for timer in (host._d_timer, host._t_timer):
-        timer.cancel()
-        timer.join()
+    for attribute in ("_d_timer", "_t_timer"):
+        _stop_timer(host, attribute)
     return host
+
+
+def _stop_timer(host: durable_engine.Host, attribute: str) -> None:
+    """Cancel a Host timer, including the replacement it creates if it fired before the cancel.
+
+    On a loaded machine the first 0.1 s timer can fire before we cancel it; with
+    no rulesets registered yet it only schedules a replacement timer, which may
+    not be started yet when we look (joining it would raise), so we cancel
+    whatever timer the attribute holds until it stays the same.
+    """
+    while True:
+        timer = getattr(host, attribute)
+        timer.cancel()  # a cancelled timer that starts later returns at once
+        while True:
+            try:
+                timer.join()
+                break
+            except RuntimeError:  # created by the firing callback, not started yet
+                time.sleep(0.001)
+        if getattr(host, attribute) is timer:
+            return
 
 
 class _Collector:
