@@ -31,3 +31,13 @@ def test_every_rule_has_a_test_file() -> None:
 def test_rule_case(rule_id: str, case) -> None:  # type: ignore[no-untyped-def]
     result = run_case(BOOK.by_id(rule_id), case)
     assert result.passed, result.diff()
+
+
+def test_every_test_file_has_a_passing_a_failing_and_a_boundary_case() -> None:
+    """The catalog's convention: a clean case, a violation, and a case marked `# Boundary:` (e.g. exactly
+    at a deadline or threshold) in every rule's test file."""
+    for path in rule_test_files([RULES]):
+        spec = load_test_file(path)
+        assert any(not case.expect for case in spec.cases), f"{path.name}: no passing case"
+        assert any(case.expect for case in spec.cases), f"{path.name}: no failing case"
+        assert "boundary" in path.read_text(encoding="utf-8").lower(), f"{path.name}: no boundary case"
