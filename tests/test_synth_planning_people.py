@@ -173,7 +173,7 @@ def check_performance(rows: Rows, since: date, as_of: date) -> Found:
 
 def check_hiring(rows: Rows, since: date) -> Found:
     """HIR-001 to HIR-003: a step required at or before a hire; HIR-004: an offer or hire with exactly one
-    named interviewer; HIR-005: different recorded question sets for one interview step of a requisition."""
+    named interviewer up to it; HIR-005: different recorded question sets for one interview step of a requisition."""
     steps: dict[str, list[dict[str, str]]] = defaultdict(list)
     for s in rows["hiring_step"]:
         steps[s["candidate_id"]].append(s)
@@ -187,10 +187,10 @@ def check_hiring(rows: Rows, since: date) -> Found:
                 if not any(s["step"] == step and ts(s["at"]) <= hire for s in history):
                     found.add((rule_id, candidate, ""))
         interviews = [s for s in history if s["step"] in ("fit_interview", "behavioural_interview")]
-        named = {s["interviewer_id"] for s in interviews if s["interviewer_id"]}
-        decided = any(s["step"] in ("offer", "hire") and ts(s["at"]) >= start for s in history)
-        if decided and len(named) == 1:
-            found.add(("HIR-004", candidate, ""))
+        for decision in (ts(s["at"]) for s in history if s["step"] in ("offer", "hire") and ts(s["at"]) >= start):
+            named = {s["interviewer_id"] for s in interviews if s["interviewer_id"] and ts(s["at"]) <= decision}
+            if len(named) == 1:  # interviews after the decision do not count
+                found.add(("HIR-004", candidate, ""))
         for s in interviews:
             if s["question_set"]:
                 sets[(s["requisition_id"], s["step"])].add(s["question_set"])
