@@ -56,3 +56,20 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def sqlite_url(tmp_path: Path) -> str:
     """An empty SQLite database (for tests about the embedded default)."""
     return f"sqlite:///{tmp_path / 'test.db'}"
+
+
+@pytest.fixture(scope="session")
+def generated(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """One synthetic organisation per seed of `synth_rows.SEEDS` (default shape), with its CSV rows read back.
+
+    Generated once per test run and shared by every independent ground-truth check.
+    """
+    from auditor.synth import generate
+
+    from .synth_rows import SEEDS, read_rows
+
+    out = {}
+    for seed in SEEDS:
+        result = generate(tmp_path_factory.mktemp(f"seed{seed}"), seed=seed)
+        out[seed] = (result, read_rows(result.out_dir))
+    return out

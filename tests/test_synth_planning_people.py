@@ -12,9 +12,8 @@ import pytest
 
 from auditor.synth import SynthResult, generate
 
-from .test_synth_unit import Rows, read_rows
+from .synth_rows import SEEDS, Rows, midnight, read_rows, ts
 
-SEEDS = (1, 2, 3)
 RULES = (
     "GOL-001", "GOL-002", "HIR-001", "HIR-002", "HIR-003", "HIR-004", "HIR-005",
     "PLN-001", "PLN-002", "PLN-003", "PRF-001", "PRF-002", "PRF-003", "PRF-004",
@@ -24,25 +23,6 @@ ANY_PERIOD = "*"
 STAFF = {"vp", "branch_manager", "sales_manager", "team_leader", "sales_person"}  # not partners, not the director
 MANAGERS = {"branch_manager", "sales_manager", "team_leader"}
 FIRST_LINE = {"sales_manager", "team_leader"}
-
-
-@pytest.fixture(scope="module")
-def generated(tmp_path_factory: pytest.TempPathFactory) -> dict[int, tuple[SynthResult, Rows]]:
-    """One organisation per seed, with its CSV rows read back."""
-    out = {}
-    for seed in SEEDS:
-        result = generate(tmp_path_factory.mktemp(f"seed{seed}"), seed=seed)
-        out[seed] = (result, read_rows(result.out_dir))
-    return out
-
-
-def ts(text: str) -> datetime:
-    """An ISO instant or day as a naive datetime (a day means midnight)."""
-    return datetime.fromisoformat(text)
-
-
-def midnight(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day)
 
 
 # ------------------------------------------------------------ cadences with a deadline

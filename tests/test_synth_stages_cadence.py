@@ -16,30 +16,10 @@ import pytest
 
 from auditor.synth import SynthResult, generate
 
-from .test_synth_unit import Rows, read_rows
+from .synth_rows import SEEDS, Rows, midnight, read_rows, ts
 
-SEEDS = (1, 2, 3)
 MINE = ("COA-004", "MGR-001", "MGR-002", "MGR-003", "OPS-001", "STG-004", "STG-005")
 Found = set[tuple[str, str, str]]
-
-
-@pytest.fixture(scope="module")
-def generated(tmp_path_factory: pytest.TempPathFactory) -> dict[int, tuple[SynthResult, Rows]]:
-    """One organisation per seed, with its CSV rows read back."""
-    out = {}
-    for seed in SEEDS:
-        result = generate(tmp_path_factory.mktemp(f"seed{seed}"), seed=seed)
-        out[seed] = (result, read_rows(result.out_dir))
-    return out
-
-
-def ts(text: str) -> datetime:
-    """An ISO instant or day as a naive datetime (a day means midnight)."""
-    return datetime.fromisoformat(text)
-
-
-def midnight(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day)
 
 
 # ------------------------------------------------------------ periods and populations

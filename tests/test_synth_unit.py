@@ -3,7 +3,6 @@ independent plain-Python check of the four rules reproduces exactly."""
 
 from __future__ import annotations
 
-import csv
 import json
 from collections import defaultdict
 from datetime import date, datetime, timedelta
@@ -12,44 +11,15 @@ from pathlib import Path
 import pytest
 
 from auditor.facts import FACT_KINDS, model_for
-from auditor.synth import SynthResult, generate
+from auditor.synth import generate
 from auditor.synth.generator import COVERED_RULES
 
-SEEDS = (1, 2, 3)
+from .synth_rows import SEEDS, Rows, given, read_rows, ts
+
 RULES = COVERED_RULES
-Rows = dict[str, list[dict[str, str]]]
-
-
-@pytest.fixture(scope="module")
-def generated(tmp_path_factory: pytest.TempPathFactory) -> dict[int, tuple[SynthResult, Rows]]:
-    """One organisation per seed, with its CSV rows read back."""
-    out = {}
-    for seed in SEEDS:
-        result = generate(tmp_path_factory.mktemp(f"seed{seed}"), seed=seed)
-        out[seed] = (result, read_rows(result.out_dir))
-    return out
-
-
-def read_rows(folder: Path) -> Rows:
-    """Every `<kind>.csv` as a list of dicts (empty cells kept as '')."""
-    rows: Rows = {}
-    for kind in FACT_KINDS:
-        with (folder / f"{kind}.csv").open(encoding="utf-8", newline="") as handle:
-            rows[kind] = list(csv.DictReader(handle))
-    return rows
-
-
-def given(row: dict[str, str]) -> dict[str, str]:
-    """A row without its empty (not given) cells."""
-    return {k: v for k, v in row.items() if v != ""}
 
 
 # ------------------------------------------------------------ independent rule checks
-
-
-def ts(text: str) -> datetime:
-    """An ISO instant or day as a naive datetime (a day means midnight)."""
-    return datetime.fromisoformat(text)
 
 
 def month_after(day: date) -> date:
