@@ -33,6 +33,12 @@ def first_monday(ctx: Context) -> date:
     return ctx.since + timedelta(days=(7 - ctx.since.weekday()) % 7)
 
 
+def mondays_in_window(ctx: Context) -> list[date]:
+    """Every Monday from the first judged week up to the as-of day."""
+    first = first_monday(ctx)
+    return [first + timedelta(days=7 * i) for i in range((ctx.as_of - first).days // 7 + 1)]
+
+
 def pipeline_reviews(ctx: Context, org: Org) -> None:
     """One or two pipeline reviews per rep and month, some months skipped (MGR-002).
 
@@ -80,11 +86,7 @@ def team_meetings(ctx: Context, org: Org) -> None:
     meetings in the week of the as-of day (not over, so not judged).
     """
     rng = ctx.rng
-    mondays = []
-    monday = first_monday(ctx)
-    while monday <= ctx.as_of:
-        mondays.append(monday)
-        monday += timedelta(days=7)
+    mondays = mondays_in_window(ctx)
     items = [
         (lead.id, monday)
         for monday in mondays
@@ -165,11 +167,7 @@ def sales_reports(ctx: Context, org: Org) -> None:
     deadline is still ahead.
     """
     rng = ctx.rng
-    mondays = []
-    monday = first_monday(ctx)
-    while monday <= ctx.as_of:
-        mondays.append(monday)
-        monday += timedelta(days=7)
+    mondays = mondays_in_window(ctx)
     items = [
         (rep.id, monday)
         for monday in mondays
