@@ -358,15 +358,13 @@ def _judged_periods(
     check: CadenceCheck, since: date, as_of: date
 ) -> list[tuple[str, date, date, datetime, datetime | None, date]]:
     """(label, first day, last day, count from, deadline or None, last day the member must be active)."""
-    back = timedelta(days=check.lead.amount) if check.lead and check.lead.unit == "days" else timedelta(0)
-    if check.lead and check.lead.unit == "hours":
-        back = timedelta(hours=check.lead.amount)
+    back = timedelta(seconds=check.lead.seconds()) if check.lead else timedelta(0)
     if check.due is None:
         return [
             (label, first, last, datetime.combine(first, datetime.min.time()) - back, None, last)
             for label, first, last in _periods(check.every, since, as_of)
         ]
-    due = timedelta(days=check.due.amount) if check.due.unit == "days" else timedelta(hours=check.due.amount)
+    due = timedelta(seconds=check.due.seconds())
     end = datetime.combine(as_of + timedelta(days=1), datetime.min.time())
     far = date(as_of.year + 200, 12, 31)
     out = []
