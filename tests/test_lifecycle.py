@@ -61,3 +61,20 @@ def test_legal_triage_transitions() -> None:
     assert triage("waived", "reopen", today=TODAY).to_status == "open"
     assert triage("open", "false_positive", today=TODAY, reason="test data").to_status == "false_positive"
     assert triage("acknowledged", "resolve", today=TODAY).to_status == "resolved"
+
+
+def test_a_waived_finding_judged_and_not_found_is_resolved_by_data() -> None:
+    appearance, event = on_sweep("waived", False, True, date(2026, 8, 1), TODAY)
+    assert appearance is None and event is not None and (event.from_status, event.to_status) == ("waived", "resolved")
+
+
+def test_a_lapsed_waiver_reopens_even_when_the_finding_was_not_judged() -> None:
+    assert on_sweep("waived", False, False, TODAY, TODAY) == (None, None)
+    appearance, event = on_sweep("waived", False, False, date(2026, 7, 9), TODAY)
+    assert appearance is None and event is not None and event.action == "waiver_expired"
+    assert "not judged" in event.note
+
+
+def test_false_positive_records_its_reviewer() -> None:
+    event = triage("open", "false_positive", today=TODAY, reason="shopper error", approver="qa lead")
+    assert event.note == "shopper error (reviewed by qa lead)"

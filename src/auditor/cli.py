@@ -2,60 +2,30 @@
 
 from __future__ import annotations
 
-import csv
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.table import Table
 from sqlalchemy.orm import Session
 
 from auditor import __version__
-from auditor.config import DEFAULT_REPORTS, default_policy_path, default_rules_path
+from auditor.cli_findings import actor_option, findings, sweeps
+from auditor.cli_options import (
+    Busy,
+    console,
+    db_option,
+    err_console,
+    load_rules,
+    policy_option,
+    read_rules,
+    rules_option,
+)
+from auditor.config import DEFAULT_REPORTS, default_rules_path
 from auditor.engine.evaluate import default_jobs
-from auditor.findings.query import NoSweepError, list_findings
-from auditor.rulebook import PolicyError, Rulebook, load_policy, load_rulebook
+from auditor.findings.query import NoSweepError
 from auditor.store import database_url, open_database
-
-console = Console()
-err_console = Console(stderr=True)
-
-db_option = click.option(
-    "--db", "db_url", metavar="URL", help="Database URL (default: $AUDITOR_DATABASE_URL or sqlite:///auditor.db)."
-)
-rules_option = click.option(
-    "--rules",
-    "rules_paths",
-    multiple=True,
-    type=click.Path(exists=True, path_type=Path),
-    help="Rule file or folder (repeatable; default: ./rules).",
-)
-policy_option = click.option(
-    "--policy",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Policy file (YAML or TOML): param overrides, holidays (default: policy.yml, policy.toml, auditor.toml).",
-)
-
-
-def _read_rules(paths: tuple[Path, ...], policy: Path | None) -> Rulebook:
-    try:
-        return load_rulebook(list(paths) or [default_rules_path()], load_policy(policy or default_policy_path()))
-    except PolicyError as exc:
-        raise click.UsageError(str(exc)) from None
-
-
-def _load_rules(paths: tuple[Path, ...], policy: Path | None) -> Rulebook:
-    """The rulebook, or exit 2 listing every problem (file, line, rule id)."""
-    book = _read_rules(paths, policy)
-    if book.problems:
-        for problem in book.problems:
-            click.echo(str(problem), err=True)
-        click.echo(f"{len(book.problems)} problem(s) in the rules; run `auditor rules check`.", err=True)
-        sys.exit(2)
-    return book
 
 
 @click.group()
@@ -121,22 +91,40 @@ def ingest(paths: tuple[Path, ...], kind: str | None, db_url: str | None) -> Non
 @rules_option
 @policy_option
 @db_option
+@actor_option
 def sweep(
-    as_of: Any, since: Any, jobs: int | None, rules_paths: tuple[Path, ...], policy: Path | None, db_url: str | None
+    as_of: Any,
+    since: Any,
+    jobs: int | None,
+    rules_paths: tuple[Path, ...],
+    policy: Path | None,
+    db_url: str | None,
+    actor: str | None,
 ) -> None:
-    """Evaluate every rule as of a day and store the findings."""
-    from auditor.engine.sweep import run_sweep
+    """Evaluate every rule as of a day, store the findings and track them against the previous sweeps.
 
-    book = _load_rules(rules_paths, policy)
+    Findings are new, recurring, reopened or suppressed (waived, false
+    positive); open findings a rule judged again and did not find are resolved.
+    One sweep at a time per database: a second one is refused (exit 75).
+    """
+    from auditor.engine.sweep import run_sweep
+    from auditor.store.lock import DatabaseBusyError
+
+    book = load_rules(rules_paths, policy)
     engine = open_database(db_url)
-    summary = run_sweep(
-        engine,
-        book.rules,
-        as_of.date(),
-        since.date() if since else None,
-        jobs=default_jobs() if jobs is None else jobs,
-        rules_digest=book.digest,
-    )
+    try:
+        summary = run_sweep(
+            engine,
+            book.rules,
+            as_of.date(),
+            since.date() if since else None,
+            jobs=default_jobs() if jobs is None else jobs,
+            rules_digest=book.digest,
+            policy=book.policy,
+            actor=actor,
+        )
+    except DatabaseBusyError as exc:
+        raise Busy(str(exc)) from None
     _print_sweep(summary)
     if summary.errors:
         sys.exit(3)
@@ -154,47 +142,20 @@ def _print_sweep(summary: Any) -> None:
             row["rule_id"], row["area"], row["severity"], row["title"], str(row["checked"]), str(row["findings"])
         )
     console.print(table)
-    console.print(f"{summary.findings} findings.")
+    life = summary.lifecycle
+    console.print(
+        f"{summary.findings} findings: {life.get('new', 0)} new, {life.get('recurring', 0)} recurring, "
+        f"{life.get('reopened', 0)} reopened, {life.get('suppressed', 0)} waived or false positive; "
+        f"{life.get('resolved', 0)} resolved by data."
+    )
     for error in summary.errors:
         err_console.print(
             f"[red]engine error[/red] {error['rule_id']} ({len(error['subjects'])} subjects): {error['error']}"
         )
 
 
-# ---------------------------------------------------------------- findings
-
-
-@main.group()
-def findings() -> None:
-    """Inspect findings."""
-
-
-@findings.command("list")
-@click.option("--sweep", "sweep_id", type=int, help="Sweep id (default: the latest).")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
-@db_option
-def findings_list(sweep_id: int | None, fmt: str, db_url: str | None) -> None:
-    """List a sweep's findings, most severe first (all of them, no paging)."""
-    try:
-        sweep_row, rows = list_findings(open_database(db_url), sweep_id)
-    except NoSweepError as exc:
-        raise click.ClickException(str(exc)) from None
-    if fmt == "json":
-        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
-        return
-    if fmt == "csv":
-        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else ["key"])
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({**row, "evidence": " ".join(map(str, row["evidence"]))})
-        return
-    table = Table(title=f"Findings of sweep {sweep_row.id} (as of {sweep_row.as_of})")
-    for name in ("severity", "rule", "subject", "period", "message"):
-        table.add_column(name)
-    for row in rows:
-        table.add_row(row["severity"], row["rule_id"], row["subject"], row["occurrence"], row["message"])
-    console.print(table)
-
+main.add_command(findings)
+main.add_command(sweeps)
 
 # ---------------------------------------------------------------- report
 
@@ -218,7 +179,7 @@ def report(
     from auditor.kpis import settings_from_rules
     from auditor.report import write_html_report
 
-    settings = settings_from_rules(_load_rules(rules_paths, policy))
+    settings = settings_from_rules(load_rules(rules_paths, policy))
     try:
         path = write_html_report(open_database(db_url), out_dir, sweep_id, settings)
     except NoSweepError as exc:
@@ -239,7 +200,7 @@ def rules() -> None:
 @policy_option
 def rules_list(rules_paths: tuple[Path, ...], policy: Path | None) -> None:
     """List the rules: id, area, severity, title."""
-    book = _load_rules(rules_paths, policy)
+    book = load_rules(rules_paths, policy)
     table = Table()
     for name in ("id", "area", "severity", "template", "title"):
         table.add_column(name)
@@ -253,7 +214,7 @@ def rules_list(rules_paths: tuple[Path, ...], policy: Path | None) -> None:
 @policy_option
 def rules_check(paths: tuple[Path, ...], policy: Path | None) -> None:
     """Validate rule files; every problem is printed with file, line and rule id."""
-    book = _read_rules(paths, policy)
+    book = read_rules(paths, policy)
     for problem in book.problems:
         click.echo(str(problem), err=True)
     if book.problems:
@@ -270,7 +231,7 @@ def rules_test(paths: tuple[Path, ...], rules_paths: tuple[Path, ...], junit: Pa
     """Run rule test cases (default: rules/tests/) through the engine and the reference evaluator."""
     from auditor.rulebook.testing import run_rule_tests, write_junit
 
-    book = _load_rules(rules_paths, None)
+    book = load_rules(rules_paths, None)
     results = run_rule_tests(book.rules, list(paths) or [default_rules_path()])
     if junit is not None:
         write_junit(results, junit)
@@ -307,7 +268,7 @@ def rules_explain(
     from auditor.engine.explain import explain
     from auditor.engine.sweep import load_facts, resolve_window, rule_kinds
 
-    book = _load_rules(rules_paths, policy)
+    book = load_rules(rules_paths, policy)
     try:
         rule = book.by_id(rule_id)
     except KeyError:

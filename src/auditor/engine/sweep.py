@@ -1,9 +1,12 @@
-"""A sweep: load current facts from the database, evaluate the rulebook, store findings in one transaction."""
+"""A sweep: load current facts, evaluate the rulebook, store findings and their lifecycle in one transaction."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+import time
+from dataclasses import dataclass, field
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, func, select
@@ -13,9 +16,13 @@ from auditor.engine.evaluate import Evaluation, evaluate
 from auditor.engine.facts import EngineFact
 from auditor.engine.window import SweepWindow
 from auditor.facts import model_for
-from auditor.rulebook import Rule, render_message
+from auditor.findings.accountability import Roster
+from auditor.findings.actor import default_actor
+from auditor.findings.tracking import Produced, track
+from auditor.rulebook import Policy, Rule, render_message
 from auditor.rulebook.templates import check_patterns
-from auditor.store.models import EngineError, FactRow, FindingRow, RuleCheck, Sweep
+from auditor.store.lock import exclusive
+from auditor.store.models import EngineError, FactRow, RuleCheck, Sweep
 
 
 @dataclass
@@ -27,6 +34,7 @@ class SweepSummary:
     facts: int
     rows: list[dict[str, Any]]  # rule_id, area, severity, title, checked, findings
     errors: list[dict[str, Any]]
+    lifecycle: dict[str, int] = field(default_factory=dict)  # new, recurring, reopened, suppressed, resolved, lapsed
 
     @property
     def findings(self) -> int:
@@ -81,55 +89,119 @@ def run_sweep(
     since: date | None = None,
     jobs: int = 0,
     rules_digest: str = "",
-    holidays: frozenset[date] = frozenset(),
+    policy: Policy | None = None,
+    actor: str | None = None,
+    today: date | None = None,
 ) -> SweepSummary:
-    """Evaluate the rules as of a day and store the sweep, its findings, checks and engine errors."""
-    with Session(engine) as session:
-        since = since or default_since(session, as_of)
-        window = SweepWindow(as_of=as_of, since=since, holidays=holidays)
-        facts = load_facts(session, rule_kinds(rules), window.as_of_end)
-    started = datetime.now()
-    evaluation = evaluate(rules, facts, window, jobs=jobs)
+    """Evaluate the rules as of a day and store the sweep, its findings, their lifecycle events and checks.
+
+    Holds the database's sweep lock throughout (DatabaseBusyError when another
+    sweep runs). Everything the sweep stores is written in one transaction; a
+    sweep that fails or is killed stays `running`/`failed` and changes nothing
+    else. `today` (default: today in the policy's time zone) decides waiver
+    expiry; `actor` (default: the OS user) signs the events.
+    """
+    policy = policy or Policy()
+    actor = actor or default_actor()
+    today = today or policy.today()
+    with exclusive(engine, "start a sweep"):
+        sweep_id, window, facts, roster = _begin(engine, rules, as_of, since, policy, actor, rules_digest)
+        try:
+            evaluation = evaluate(rules, facts, window, jobs=jobs)
+            with Session(engine) as session, session.begin():
+                sweep = session.get_one(Sweep, sweep_id)
+                rows, errors, produced = _store(session, sweep, rules, evaluation, facts, roster)
+                checked = {rule_id: outcome.checked for rule_id, outcome in evaluation.outcomes.items()}
+                lifecycle = track(session, sweep, produced, checked, today=today, actor=actor, due_days=policy.due_days)
+                _pause_if_asked()
+                sweep.findings_count = len(produced)
+                sweep.engine_errors_count = len(errors)
+                sweep.finished_at = datetime.now()
+                sweep.status = "complete"
+        except BaseException as exc:
+            _mark_failed(engine, sweep_id, exc)
+            raise
+    return SweepSummary(sweep_id, window, len(facts), rows, errors, dict(lifecycle))
+
+
+def _begin(
+    engine: Engine, rules: list[Rule], as_of: date, since: date | None, policy: Policy, actor: str, digest: str
+) -> tuple[int, SweepWindow, list[EngineFact], Roster]:
+    """Mark sweeps left running by a dead process as failed, load the facts and record the new sweep as running."""
     with Session(engine) as session, session.begin():
+        for stale in session.execute(select(Sweep).where(Sweep.status == "running")).scalars():
+            stale.status = "failed"
+            stale.failure = stale.failure or "interrupted: the sweeping process ended before the sweep was stored"
+        since = since or default_since(session, as_of)
+        window = SweepWindow(as_of=as_of, since=since, holidays=policy.holidays)
+        facts = load_facts(session, rule_kinds(rules), window.as_of_end)
+        roster = Roster(load_payloads(session, "person"))
         sweep = Sweep(
             as_of=as_of,
             since=since,
-            started_at=started,
-            finished_at=datetime.now(),
-            status="complete",
-            rules_digest=rules_digest,
+            started_at=datetime.now(),
+            status="running",
+            rules_digest=digest,
             facts_evaluated=len(facts),
+            actor=actor,
         )
         session.add(sweep)
         session.flush()
-        rows, errors = _store(session, sweep, rules, evaluation)
-        sweep.findings_count = sum(r["findings"] for r in rows)
-        sweep.engine_errors_count = len(errors)
-        sweep_id = sweep.id
-    return SweepSummary(sweep_id, window, len(facts), rows, errors)
+        return sweep.id, window, facts, roster
 
 
-def _store(session: Session, sweep: Sweep, rules: list[Rule], evaluation: Evaluation):  # type: ignore[no-untyped-def]
-    rows = []
+def load_payloads(session: Session, kind: str) -> list[dict[str, Any]]:
+    """The current facts of one kind, as stored."""
+    rows = session.execute(select(FactRow.payload).where(FactRow.current.is_(True), FactRow.kind == kind))
+    return [payload for (payload,) in rows]
+
+
+def _mark_failed(engine: Engine, sweep_id: int, exc: BaseException) -> None:
+    try:
+        with Session(engine) as session, session.begin():
+            sweep = session.get_one(Sweep, sweep_id)
+            sweep.status = "failed"
+            sweep.finished_at = datetime.now()
+            sweep.failure = f"{type(exc).__name__}: {exc}"[:2000]
+    except Exception:  # noqa: BLE001 - the next sweep marks a sweep left running as failed
+        pass
+
+
+def _pause_if_asked() -> None:
+    """Test hook: with AUDITOR_FAULT_PAUSE_FILE set, write that file and wait before committing (to be killed)."""
+    marker = os.environ.get("AUDITOR_FAULT_PAUSE_FILE")
+    if marker:
+        Path(marker).write_text(str(os.getpid()), encoding="utf-8")
+        time.sleep(600)
+
+
+def _store(
+    session: Session,
+    sweep: Sweep,
+    rules: list[Rule],
+    evaluation: Evaluation,
+    facts: list[EngineFact],
+    roster: Roster,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[Produced]]:
+    """Per-rule check counts and engine errors (stored), and the findings ready for tracking."""
+    values = {fact.row_id: fact.values for fact in facts}
+    rows: list[dict[str, Any]] = []
+    produced: list[Produced] = []
     for rule in rules:
         outcome = evaluation.outcomes[rule.id]
-        for finding in sorted(outcome.findings, key=lambda f: f.key):
+        for finding in outcome.findings:
             context = dict(finding.context, subject=finding.subject, occurrence=finding.occurrence)
             context.setdefault("sweep", {"as_of": sweep.as_of, "since": sweep.since})
-            session.add(
-                FindingRow(
-                    sweep_id=sweep.id,
-                    finding_key=finding.key,
-                    rule_id=rule.id,
-                    area=rule.area,
-                    title=rule.title,
-                    severity=rule.severity,
-                    owner=rule.owner,
-                    subject=finding.subject,
-                    occurrence=finding.occurrence,
-                    message=render_message(rule, context),
-                    remediation=rule.remediation,
-                    evidence=list(finding.evidence),
+            evidence = [values[i] for i in finding.evidence if i in values]
+            produced.append(
+                Produced(
+                    finding.key,
+                    rule,
+                    finding.subject,
+                    finding.occurrence,
+                    render_message(rule, context),
+                    finding.evidence,
+                    roster.resolve(finding.subject, evidence),
                 )
             )
         session.add(
@@ -155,4 +227,4 @@ def _store(session: Session, sweep: Sweep, rules: list[Rule], evaluation: Evalua
     for error in evaluation.errors:
         session.add(EngineError(sweep_id=sweep.id, rule_id=error.rule_id, subjects=error.subjects, error=error.error))
         errors.append({"rule_id": error.rule_id, "subjects": error.subjects, "error": error.error})
-    return rows, errors
+    return rows, errors, produced

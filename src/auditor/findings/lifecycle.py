@@ -57,23 +57,35 @@ def triage(
     approver: str = "",
     until: date | None = None,
 ) -> Event:
-    """The event of a triage action on a finding in `status`, or TransitionError with the reason."""
+    """The event of a triage action on a finding in `status`, or TransitionError with the reason.
+
+    `approver` is the waiver's approver, or the reviewer of a false positive.
+    """
     if action not in TRIAGE:
         raise TransitionError(f"unknown action {action!r} (known: {', '.join(TRIAGE)})")
     if status not in TRIAGE[action]:
         allowed = ", ".join(sorted(TRIAGE[action]))
         raise TransitionError(f"cannot {action.replace('_', ' ')} a finding that is {status} (only: {allowed})")
     if action == "waive":
-        if not reason.strip() or not approver.strip():
-            raise TransitionError("a waiver needs a reason and an approver")
-        if until is None:
-            raise TransitionError("a waiver needs an expiry date (--until YYYY-MM-DD)")
-        if until < today:
-            raise TransitionError(f"the waiver's expiry {until} is in the past (today is {today})")
+        until = check_waiver(reason, approver, until, today)
         return Event(action, status, "waived", f"until {until.isoformat()}: {reason} (approved by {approver})")
-    if action == "false_positive" and not reason.strip():
-        raise TransitionError("marking a false positive needs a reason")
+    if action == "false_positive":
+        if not reason.strip():
+            raise TransitionError("marking a false positive needs a reason")
+        if approver.strip():
+            return Event(action, status, "false_positive", f"{reason} (reviewed by {approver})")
     return Event(action, status, TARGET[action], reason)
+
+
+def check_waiver(reason: str, approver: str, until: date | None, today: date) -> date:
+    """The waiver's expiry day, or TransitionError when the waiver is incomplete or already expired."""
+    if not reason.strip() or not approver.strip():
+        raise TransitionError("a waiver needs a reason and an approver")
+    if until is None:
+        raise TransitionError("a waiver needs an expiry date (--until YYYY-MM-DD)")
+    if until < today:
+        raise TransitionError(f"the waiver's expiry {until} is in the past (today is {today})")
+    return until
 
 
 def waiver_active(until: date | None, today: date) -> bool:
@@ -102,6 +114,9 @@ def on_sweep(
             note = f"waiver expired on {waived_until.isoformat()}" if waived_until else "waiver without expiry"
             return "reopened", Event("waiver_expired", "waived", "open", note)
         return "suppressed", None  # waived (still covered) or false positive
-    if previous in ACTIVE and evaluated:
+    if evaluated and (previous in ACTIVE or previous == "waived"):
         return None, Event("sweep", previous, "resolved", "not found again: resolved by data")
+    if previous == "waived" and not waiver_active(waived_until, today):
+        note = f"waiver expired on {waived_until.isoformat()}" if waived_until else "waiver without expiry"
+        return None, Event("waiver_expired", "waived", "open", f"{note}; not judged in this sweep")
     return None, None

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date
+from fnmatch import fnmatchcase
 from typing import Any
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from auditor.findings.lifecycle import ACTIVE
+from auditor.findings.state import FindingState, current_states, latest_rows
 from auditor.rulebook import SEVERITY_ORDER
 from auditor.store.models import EngineError, FactRow, FindingRow, RuleCheck, Sweep
 
@@ -29,7 +34,7 @@ def get_sweep(session: Session, sweep_id: int | None = None) -> Sweep:
 
 
 def finding_dict(row: FindingRow) -> dict[str, Any]:
-    """A finding as plain data (the JSON export shape)."""
+    """A finding as its sweep stored it (the JSON export shape, before current status is added)."""
     return {
         "key": row.finding_key,
         "rule_id": row.rule_id,
@@ -42,17 +47,100 @@ def finding_dict(row: FindingRow) -> dict[str, Any]:
         "message": row.message,
         "remediation": row.remediation,
         "evidence": list(row.evidence),
+        "appearance": row.appearance,
+        "status_at_sweep": row.status,
+        "age": row.age,
+        "person_id": row.person_id,
+        "region": row.region,
+        "branch": row.branch,
+        "manager_id": row.manager_id,
     }
 
 
-def list_findings(engine: Engine, sweep_id: int | None = None) -> tuple[Sweep, list[dict[str, Any]]]:
-    """The findings of a sweep (latest by default), most severe first."""
+@dataclass
+class FindingFilter:
+    """Which findings to list; empty tuples match everything. Rules may be shell patterns (`MAT-*`)."""
+
+    statuses: tuple[str, ...] = ()
+    severities: tuple[str, ...] = ()
+    areas: tuple[str, ...] = ()
+    rules: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
+    branches: tuple[str, ...] = ()
+    managers: tuple[str, ...] = ()
+    new_only: bool = False
+    overdue_only: bool = False
+
+    def accepts(self, f: dict[str, Any]) -> bool:
+        """Whether a listed finding (with its current status) passes every filter."""
+        return (
+            (not self.statuses or f["status"] in self.statuses)
+            and (not self.severities or f["severity"] in self.severities)
+            and (not self.areas or f["area"] in self.areas)
+            and (not self.rules or any(fnmatchcase(f["rule_id"], r) for r in self.rules))
+            and (not self.regions or f["region"] in self.regions)
+            and (not self.branches or f["branch"] in self.branches)
+            and (not self.managers or f["manager_id"] in self.managers or f["person_id"] in self.managers)
+            and (not self.new_only or f["appearance"] == "new")
+            and (not self.overdue_only or f["overdue"])
+        )
+
+
+def list_findings(
+    engine: Engine,
+    sweep_id: int | None = None,
+    filters: FindingFilter | None = None,
+    *,
+    tracked: bool = False,
+    today: date | None = None,
+) -> tuple[Sweep, list[dict[str, Any]]]:
+    """A sweep's findings (latest by default) with their current status, most severe first.
+
+    With `tracked`, every finding ever found instead, each as its last sweep
+    stored it (this is where findings resolved since are listed). `today`
+    decides what is overdue (default: today's date).
+    """
+    today = today or date.today()
+    filters = filters or FindingFilter()
     with Session(engine) as session:
         sweep = get_sweep(session, sweep_id)
-        rows = session.execute(select(FindingRow).where(FindingRow.sweep_id == sweep.id)).scalars().all()
-        findings = [finding_dict(r) for r in rows]
+        if tracked:
+            rows = list(latest_rows(session).values())
+        else:
+            rows = list(session.execute(select(FindingRow).where(FindingRow.sweep_id == sweep.id)).scalars().all())
+        states = current_states(session, None if tracked or len(rows) > 500 else [r.finding_key for r in rows])
+        as_of = {i: d for i, d in session.execute(select(Sweep.id, Sweep.as_of))}
+        findings = []
+        for row in rows:
+            f = with_state(finding_dict(row), row, states.get(row.finding_key), as_of, today)
+            if filters.accepts(f):
+                findings.append(f)
     findings.sort(key=lambda f: (SEVERITY_ORDER.get(f["severity"], 9), f["rule_id"], f["subject"], f["occurrence"]))
     return sweep, findings
+
+
+def with_state(
+    f: dict[str, Any], row: FindingRow, state: FindingState | None, as_of: dict[int, date], today: date
+) -> dict[str, Any]:
+    """Add current status, owner, due date, overdue and first/last seen to a finding's stored data."""
+    status = state.status if state else row.status
+    due_on = state.due_on if state else row.due_on
+    first = state.first_sweep if state and state.first_sweep else row.first_seen_sweep
+    f.update(
+        status=status,
+        owner=(state.owner if state and state.owner else row.owner),
+        due_on=due_on.isoformat() if due_on else None,
+        overdue=bool(status in ACTIVE and due_on is not None and due_on < today),
+        first_seen_sweep=first,
+        first_seen=_iso(as_of.get(first)),
+        last_seen_sweep=row.sweep_id,
+        last_seen=_iso(as_of.get(row.sweep_id)),
+    )
+    return f
+
+
+def _iso(day: date | None) -> str | None:
+    return day.isoformat() if day else None
 
 
 def sweep_checks(engine: Engine, sweep_id: int) -> list[dict[str, Any]]:

@@ -1,11 +1,15 @@
-"""SQLAlchemy tables: facts (versioned), ingest batches, rejects, sweeps, findings."""
+"""SQLAlchemy tables: facts (versioned), ingest batches, rejects, sweeps, findings, their events and waivers.
+
+Findings, finding events and waivers are append-only: the database refuses an
+UPDATE or DELETE on them (triggers on SQLite and PostgreSQL, see append_only.py).
+"""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -63,7 +67,7 @@ class Reject(Base):
 
 
 class Sweep(Base):
-    """One evaluation of the rulebook as of a date."""
+    """One evaluation of the rulebook as of a date: running, then complete or failed."""
 
     __tablename__ = "sweeps"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -76,10 +80,12 @@ class Sweep(Base):
     facts_evaluated: Mapped[int] = mapped_column(Integer, default=0)
     findings_count: Mapped[int] = mapped_column(Integer, default=0)
     engine_errors_count: Mapped[int] = mapped_column(Integer, default=0)
+    actor: Mapped[str] = mapped_column(String(200), default="")
+    failure: Mapped[str] = mapped_column(Text, default="")
 
 
 class FindingRow(Base):
-    """A deviation found by one rule in one sweep."""
+    """A deviation found by one rule in one sweep, as it stood at the end of that sweep (never changed)."""
 
     __tablename__ = "findings"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -95,6 +101,49 @@ class FindingRow(Base):
     message: Mapped[str] = mapped_column(Text)
     remediation: Mapped[str] = mapped_column(Text, default="")
     evidence: Mapped[list[int]] = mapped_column(JSON, default=list)
+    appearance: Mapped[str] = mapped_column(String(20), default="new")
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    first_seen_sweep: Mapped[int] = mapped_column(Integer, default=0)
+    age: Mapped[int] = mapped_column(Integer, default=1)
+    due_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    person_id: Mapped[str] = mapped_column(String(200), default="")
+    region: Mapped[str] = mapped_column(String(200), default="")
+    branch: Mapped[str] = mapped_column(String(200), default="")
+    manager_id: Mapped[str] = mapped_column(String(200), default="")
+
+    __table_args__ = (UniqueConstraint("sweep_id", "finding_key", name="uq_findings_sweep_key"),)
+
+
+class FindingEvent(Base):
+    """One change of a tracked finding (append-only): who, when, from, to, why."""
+
+    __tablename__ = "finding_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    finding_key: Mapped[str] = mapped_column(String(700), index=True)
+    sweep_id: Mapped[int | None] = mapped_column(ForeignKey("sweeps.id"), nullable=True, index=True)
+    at: Mapped[datetime] = mapped_column(DateTime)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(40))
+    from_status: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    to_status: Mapped[str] = mapped_column(String(20))
+    note: Mapped[str] = mapped_column(Text, default="")
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class WaiverRow(Base):
+    """A waiver of one finding or of every finding matching a rule, subject and branch pattern (append-only)."""
+
+    __tablename__ = "waivers"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    finding_key: Mapped[str | None] = mapped_column(String(700), nullable=True)
+    rule_pattern: Mapped[str] = mapped_column(String(200), default="*")
+    subject_pattern: Mapped[str] = mapped_column(String(400), default="*")
+    branch: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    until: Mapped[date] = mapped_column(Date)
+    reason: Mapped[str] = mapped_column(Text)
+    approver: Mapped[str] = mapped_column(String(200))
+    actor: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
 
 
 class RuleCheck(Base):
@@ -118,3 +167,8 @@ class EngineError(Base):
     rule_id: Mapped[str] = mapped_column(String(80))
     subjects: Mapped[list[str]] = mapped_column(JSON, default=list)
     error: Mapped[str] = mapped_column(Text)
+
+
+from auditor.store.append_only import protect  # noqa: E402 - needs the tables above
+
+protect(FindingRow.__table__, FindingEvent.__table__, WaiverRow.__table__)

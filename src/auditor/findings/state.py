@@ -1,0 +1,70 @@
+"""A tracked finding's current state, derived from its append-only events."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from auditor.findings.lifecycle import ACTIVE, Status
+from auditor.store.models import FindingEvent, FindingRow
+
+
+@dataclass
+class FindingState:
+    """Status, owner and due date as the events leave them; first sweep that found it."""
+
+    key: str
+    status: Status
+    owner: str = ""
+    due_on: date | None = None
+    first_sweep: int | None = None
+    events: int = 0
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE
+
+    def overdue(self, today: date) -> bool:
+        """Still needs work and its due date has passed (the due day itself is not overdue)."""
+        return self.active and self.due_on is not None and self.due_on < today
+
+
+def fold(state: FindingState | None, key: str, event: FindingEvent) -> FindingState:
+    """Apply one event to a state (None before the first event)."""
+    if state is None:
+        state = FindingState(key, event.to_status, first_sweep=event.sweep_id)  # type: ignore[arg-type]
+    state.status = event.to_status  # type: ignore[assignment]
+    details: dict[str, Any] = event.details or {}
+    if "owner" in details:
+        state.owner = details["owner"]
+    if "due_on" in details:
+        state.due_on = date.fromisoformat(details["due_on"]) if details["due_on"] else None
+    state.events += 1
+    return state
+
+
+def current_states(session: Session, keys: Iterable[str] | None = None) -> dict[str, FindingState]:
+    """The current state of every tracked finding (or of the given keys)."""
+    query = select(FindingEvent).order_by(FindingEvent.id)
+    wanted = None if keys is None else set(keys)
+    if wanted is not None and len(wanted) <= 500:
+        query = query.where(FindingEvent.finding_key.in_(sorted(wanted)))
+    states: dict[str, FindingState] = {}
+    for event in session.execute(query).scalars():
+        if wanted is not None and event.finding_key not in wanted:
+            continue
+        states[event.finding_key] = fold(states.get(event.finding_key), event.finding_key, event)
+    return states
+
+
+def latest_rows(session: Session, keys: Iterable[str] | None = None) -> dict[str, FindingRow]:
+    """Each finding's most recent snapshot (from the last sweep that produced it)."""
+    latest = select(func.max(FindingRow.id)).group_by(FindingRow.finding_key)
+    rows = session.execute(select(FindingRow).where(FindingRow.id.in_(latest))).scalars()
+    wanted = None if keys is None else set(keys)
+    return {r.finding_key: r for r in rows if wanted is None or r.finding_key in wanted}

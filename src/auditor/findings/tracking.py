@@ -1,0 +1,182 @@
+"""What a sweep does to tracked findings: snapshot rows and lifecycle events, written in the sweep's transaction."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from auditor.findings.accountability import Accountable
+from auditor.findings.lifecycle import ACTIVE, Event, on_sweep, waiver_active
+from auditor.findings.state import FindingState, current_states, latest_rows
+from auditor.findings.waivers import Waiver, governing, load_waivers
+from auditor.rulebook import Rule
+from auditor.store.models import FindingEvent, FindingRow, Sweep
+
+
+@dataclass(frozen=True)
+class Produced:
+    """A finding a sweep produced, ready to store."""
+
+    key: str
+    rule: Rule
+    subject: str
+    occurrence: str
+    message: str
+    evidence: tuple[int, ...]
+    accountable: Accountable
+
+
+def due_date(start: date, severity: str, due_days: Mapping[str, int]) -> date:
+    """When a finding found (or reopened) on `start` must be fixed, by its severity."""
+    return start + timedelta(days=due_days.get(severity, 30))
+
+
+def previous_sweep(session: Session, sweep: Sweep) -> Sweep | None:
+    """The last complete sweep before this one."""
+    return session.execute(
+        select(Sweep).where(Sweep.status == "complete", Sweep.id < sweep.id).order_by(Sweep.id.desc()).limit(1)
+    ).scalar()
+
+
+class _Writer:
+    """Collects snapshot rows and events and inserts them in bulk."""
+
+    def __init__(self, sweep: Sweep, actor: str) -> None:
+        self.sweep, self.actor = sweep, actor
+        self.at = datetime.now(UTC).replace(tzinfo=None)
+        self.events: list[dict[str, Any]] = []
+        self.rows: list[dict[str, Any]] = []
+
+    def event(self, key: str, event: Event, details: dict[str, Any] | None = None) -> None:
+        self.events.append(
+            {
+                "finding_key": key,
+                "sweep_id": self.sweep.id,
+                "at": self.at,
+                "actor": self.actor,
+                "action": event.action,
+                "from_status": event.from_status,
+                "to_status": event.to_status,
+                "note": event.note,
+                "details": details or {},
+            }
+        )
+
+    def flush(self, session: Session) -> None:
+        for table, rows in ((FindingRow, self.rows), (FindingEvent, self.events)):
+            for start in range(0, len(rows), 5000):
+                session.execute(insert(table), rows[start : start + 5000])
+
+
+def track(
+    session: Session,
+    sweep: Sweep,
+    produced: list[Produced],
+    checked: Mapping[str, set[tuple[str, str]]],
+    *,
+    today: date,
+    actor: str,
+    due_days: Mapping[str, int],
+) -> Counter[str]:
+    """Store the sweep's findings with their appearance, and the events of every finding the sweep changed.
+
+    `checked` maps each evaluated rule id to the (subject, occurrence) pairs it
+    judged: an active finding of such a rule that was judged but not produced
+    is resolved by data; one that was not judged stays as it is.
+    """
+    states = current_states(session)
+    waivers = load_waivers(session)
+    before = previous_sweep(session, sweep)
+    previous_rows: dict[str, FindingRow] = {}
+    if before is not None:
+        rows = session.execute(select(FindingRow).where(FindingRow.sweep_id == before.id)).scalars()
+        previous_rows = {r.finding_key: r for r in rows}
+    rerun = before is not None and before.as_of == sweep.as_of
+    writer = _Writer(sweep, actor)
+    counts: Counter[str] = Counter()
+    for item in sorted(produced, key=lambda p: p.key):
+        state = states.get(item.key)
+        appearance, status, owner, due_on = _produced(writer, item, state, waivers, today, due_days)
+        counts[appearance] += 1
+        previous = previous_rows.get(item.key)
+        if appearance in ("recurring", "suppressed") and previous is not None:
+            age = previous.age + (0 if rerun else 1)
+        else:
+            age = 1
+        writer.rows.append(
+            {
+                "sweep_id": sweep.id,
+                "finding_key": item.key,
+                "rule_id": item.rule.id,
+                "area": item.rule.area,
+                "title": item.rule.title,
+                "severity": item.rule.severity,
+                "owner": owner,
+                "subject": item.subject,
+                "occurrence": item.occurrence,
+                "message": item.message,
+                "remediation": item.rule.remediation,
+                "evidence": list(item.evidence),
+                "appearance": appearance,
+                "status": status,
+                "first_seen_sweep": state.first_sweep if state and state.first_sweep else sweep.id,
+                "age": age,
+                "due_on": due_on,
+                "person_id": item.accountable.person_id,
+                "region": item.accountable.region,
+                "branch": item.accountable.branch,
+                "manager_id": item.accountable.manager_id,
+            }
+        )
+    produced_keys = {p.key for p in produced}
+    quiet = [k for k, s in states.items() if k not in produced_keys and (s.active or s.status == "waived")]
+    for key, row in latest_rows(session, quiet).items():
+        if row.rule_id not in checked:
+            continue  # the rule was not part of this sweep: nothing is known
+        evaluated = (row.subject, row.occurrence) in checked[row.rule_id]
+        waiver = governing(waivers, key, row.rule_id, row.subject, row.branch, today)
+        _, event = on_sweep(states[key].status, False, evaluated, waiver.until if waiver else None, today)
+        if event is not None:
+            counts["resolved" if event.to_status == "resolved" else "lapsed"] += 1
+            writer.event(key, event)
+    writer.flush(session)
+    return counts
+
+
+def _produced(
+    writer: _Writer,
+    item: Produced,
+    state: FindingState | None,
+    waivers: list[Waiver],
+    today: date,
+    due_days: Mapping[str, int],
+) -> tuple[str, str, str, date | None]:
+    """Record the events of one produced finding; returns its appearance, status, owner and due date."""
+    waiver = governing(waivers, item.key, item.rule.id, item.subject, item.accountable.branch, today)
+    previous = state.status if state else None
+    appearance, event = on_sweep(previous, True, True, waiver.until if waiver else None, today)
+    assert appearance is not None
+    owner = state.owner if state and state.owner else item.rule.owner
+    due_on = state.due_on if state else None
+    status = previous or "open"
+    if event is not None:
+        details: dict[str, Any] = {}
+        if appearance in ("new", "reopened"):
+            due_on = due_date(writer.sweep.as_of, item.rule.severity, due_days)
+            details = {"owner": owner, "due_on": due_on.isoformat()}
+        writer.event(item.key, event, details)
+        status = event.to_status
+    if status in ACTIVE and waiver is not None and waiver_active(waiver.until, today):
+        writer.event(
+            item.key,
+            Event("waive", status, "waived", f"covered by {waiver.describe()}"),  # type: ignore[arg-type]
+            {"waiver_id": waiver.id},
+        )
+        status = "waived"
+    return appearance, status, owner, due_on
