@@ -156,3 +156,28 @@ def test_cadence_count_follows_the_policy(tmp_path: Path) -> None:
     stricter = load_rulebook([RULES], load_policy(policy)).by_id("COA-001")
     assert evaluate([default], facts, window).findings == []
     assert [f.key for f in evaluate([stricter], facts, window).findings] == ["COA-001|P1|2026-01"]
+
+
+def test_policy_time_zone_and_days_to_fix(tmp_path: Path) -> None:
+    path = tmp_path / "policy.toml"
+    path.write_text('timezone = "Pacific/Auckland"\n[due_days]\nhigh = 10\n', encoding="utf-8")
+    policy = load_policy(path)
+    assert policy.timezone == "Pacific/Auckland"
+    assert policy.due_days == {"critical": 7, "high": 10, "medium": 30, "low": 90}
+    assert abs((policy.today() - date.today()).days) <= 1
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("timezone: Mars/Olympus\n", "unknown time zone 'Mars/Olympus'"),
+        ("due_days: {urgent: 3}\n", "unknown severity 'urgent'"),
+        ("due_days: {high: 0}\n", "at least 1"),
+    ],
+)
+def test_bad_finding_settings_name_the_file(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "policy.yml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(PolicyError, match=message) as caught:
+        load_policy(path)
+    assert str(path) in str(caught.value)
