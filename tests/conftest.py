@@ -14,6 +14,8 @@ from sqlalchemy import create_engine, text
 
 from auditor.store.models import Base
 
+pytest_plugins = ["tests.browser"]  # page, page_log, screenshot: a headless Chromium (real-browser tests)
+
 ROOT = Path(__file__).resolve().parents[1]
 RULES = ROOT / "rules"
 SHARED = ROOT.parent / "shared"
