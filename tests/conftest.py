@@ -31,7 +31,7 @@ def require(condition: bool, reason: str) -> None:
 
 
 def postgres_url() -> str:
-    """URL of the PostgreSQL test database, emptied of our tables."""
+    """URL of the PostgreSQL test database, emptied of our tables, migration history and trigger function."""
     url = os.environ.get("AUDITOR_TEST_PG_URL", "")
     require(bool(url), "AUDITOR_TEST_PG_URL is not set (run .ci/pg-setup)")
     engine = create_engine(url)
@@ -39,6 +39,9 @@ def postgres_url() -> str:
         with engine.begin() as conn:
             conn.execute(text("SELECT 1"))
         Base.metadata.drop_all(engine)
+        with engine.begin() as conn:
+            conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+            conn.execute(text("DROP FUNCTION IF EXISTS auditor_append_only()"))
     except Exception as exc:  # noqa: BLE001 - reported as skip/fail below
         require(False, f"PostgreSQL at AUDITOR_TEST_PG_URL is not reachable: {exc}")
     finally:

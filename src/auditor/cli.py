@@ -11,6 +11,7 @@ from rich.table import Table
 from sqlalchemy.orm import Session
 
 from auditor import __version__
+from auditor.cli_db import db
 from auditor.cli_findings import actor_option, findings, sweeps
 from auditor.cli_options import (
     Busy,
@@ -156,6 +157,7 @@ def _print_sweep(summary: Any) -> None:
 
 main.add_command(findings)
 main.add_command(sweeps)
+main.add_command(db)
 
 # ---------------------------------------------------------------- report
 

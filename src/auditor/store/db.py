@@ -7,8 +7,6 @@ import os
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from auditor.store.models import Base
-
 DEFAULT_URL = "sqlite:///auditor.db"
 ENV_VAR = "AUDITOR_DATABASE_URL"
 
@@ -18,12 +16,27 @@ def database_url(explicit: str | None = None) -> str:
     return explicit or os.environ.get(ENV_VAR) or DEFAULT_URL
 
 
-def open_database(url: str | None = None) -> Engine:
-    """Connect to the database and create any missing tables."""
+def connect(url: str | None = None) -> Engine:
+    """An engine on the database as it is (no migration)."""
     engine = create_engine(database_url(url), future=True)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
-    Base.metadata.create_all(engine)
+    return engine
+
+
+def open_database(url: str | None = None) -> Engine:
+    """Connect and bring the schema to the newest migration (a database already there is only read).
+
+    Raises migrate.SchemaMismatchError for tables without migration history that are not revision 0001's.
+    """
+    from auditor.store.migrate import upgrade  # here, so `python -m auditor.store.migrate` runs it as __main__ only
+
+    engine = connect(url)
+    try:
+        upgrade(engine)
+    except BaseException:
+        engine.dispose()
+        raise
     return engine
 
 
