@@ -140,10 +140,17 @@ def test_concurrent_first_use_migrates_once(db_url: str) -> None:
 # ---------------------------------------------------------------- databases made by create_all
 
 
+def _legacy_database(engine) -> None:  # type: ignore[no-untyped-def]
+    """What open_database's create_all built before migrations existed: revision 0001's schema, no history."""
+    with engine.begin() as conn:
+        command.upgrade(migrate.alembic_config(connection=conn), INITIAL_REVISION)
+        conn.execute(text("DROP TABLE alembic_version"))
+
+
 def test_legacy_create_all_database_is_stamped(db_url: str) -> None:
     engine = create_engine(db_url)
     try:
-        Base.metadata.create_all(engine)  # what open_database did before migrations (triggers included)
+        _legacy_database(engine)
         assert current_revision(engine) is None
         result = upgrade(engine)
         assert result.stamped and result.after == head_revision()
@@ -174,7 +181,7 @@ def test_legacy_database_with_other_tables_is_refused(db_url: str) -> None:
 def test_legacy_database_without_triggers_is_refused(db_url: str) -> None:
     engine = create_engine(db_url)
     try:
-        Base.metadata.create_all(engine)
+        _legacy_database(engine)
         drop = "DROP TRIGGER findings_no_update" if engine.dialect.name == "sqlite" else (
             "DROP TRIGGER findings_append_only ON findings"
         )  # fmt: skip
@@ -226,7 +233,7 @@ def test_cli_db_current_creates_no_sqlite_file(tmp_path) -> None:  # type: ignor
 def test_cli_db_upgrade_stamps_or_refuses_legacy(db_url: str) -> None:
     engine = create_engine(db_url)
     try:
-        Base.metadata.create_all(engine)
+        _legacy_database(engine)
     finally:
         engine.dispose()
     runner = CliRunner()

@@ -167,23 +167,38 @@ main.add_command(db)
 @click.option(
     "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_REPORTS, show_default=True
 )
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["html", "md", "csv", "json"]),
+    default="html",
+    show_default=True,
+    help="html: index.html + findings.csv; md: report.md; csv: summary.csv + findings.csv; json: report.json.",
+)
 @rules_option
 @policy_option
 @db_option
 def report(
-    sweep_id: int | None, out_dir: Path, rules_paths: tuple[Path, ...], policy: Path | None, db_url: str | None
+    sweep_id: int | None,
+    out_dir: Path,
+    fmt: str,
+    rules_paths: tuple[Path, ...],
+    policy: Path | None,
+    db_url: str | None,
 ) -> None:
-    """Write the HTML report of a sweep to <out>/<sweep>/index.html.
+    """Write the report of a sweep (latest by default) into <out>/<sweep>/.
 
     KPI targets (mystery-shopping threshold, material and pre-sales turnarounds,
-    holidays) come from the rules and policy, as in the sweep.
+    holidays), rule texts and the time zone (for overdue findings and expiring
+    waivers) come from the rules and policy, as in the sweep.
     """
     from auditor.kpis import settings_from_rules
-    from auditor.report import write_html_report
+    from auditor.report import ReportOptions, write_report
 
-    settings = settings_from_rules(load_rules(rules_paths, policy))
+    book = load_rules(rules_paths, policy)
+    options = ReportOptions(settings=settings_from_rules(book), rules=book.rules, today=book.policy.today())
     try:
-        path = write_html_report(open_database(db_url), out_dir, sweep_id, settings)
+        path = write_report(open_database(db_url), out_dir, sweep_id, options, fmt)
     except NoSweepError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"Report written to {path}")

@@ -14,7 +14,7 @@ from auditor.engine.evaluate import default_jobs
 from auditor.engine.sweep import SweepSummary, run_sweep
 from auditor.ingest import ingest_file
 from auditor.kpis import settings_from_rules
-from auditor.report import write_html_report
+from auditor.report import ReportOptions, write_html_report
 from auditor.rulebook import RulebookError, load_rulebook
 from auditor.store import open_database
 from auditor.synth import generate
@@ -61,6 +61,7 @@ def run_demo(
     echo(f"3/4 sweep {summary.sweep_id}: {len(book.rules)} rules, {summary.findings} findings as of {synth.as_of}")
     for row in summary.rows:
         echo(f"      {row['rule_id']:<8} {row['findings']:>4} of {row['checked']:>5} checked  {row['title']}")
-    path = write_html_report(engine, reports, summary.sweep_id, settings_from_rules(book))
+    options = ReportOptions(settings=settings_from_rules(book), rules=book.rules)
+    path = write_html_report(engine, reports, summary.sweep_id, options)
     echo(f"4/4 report: {path}")
     return DemoResult(db_url, summary, path)

@@ -9,20 +9,21 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, insert, select
 from sqlalchemy.orm import Session
 
 from auditor.engine.evaluate import Evaluation, evaluate
 from auditor.engine.facts import EngineFact
-from auditor.engine.window import SweepWindow
+from auditor.engine.window import SweepWindow, period_from_label
 from auditor.facts import model_for
 from auditor.findings.accountability import Roster
 from auditor.findings.actor import default_actor
 from auditor.findings.tracking import Produced, track
+from auditor.kpis import compute_kpis, kpi_settings
 from auditor.rulebook import Policy, Rule, render_message
 from auditor.rulebook.templates import check_patterns
 from auditor.store.lock import exclusive
-from auditor.store.models import EngineError, FactRow, RuleCheck, Sweep
+from auditor.store.models import CadenceResult, EngineError, FactRow, RuleCheck, Sweep
 
 
 @dataclass
@@ -108,9 +109,14 @@ def run_sweep(
         sweep_id, window, facts, roster = _begin(engine, rules, as_of, since, policy, actor, rules_digest)
         try:
             evaluation = evaluate(rules, facts, window, jobs=jobs)
+            kpis = compute_kpis(
+                engine, sweep_id, checks=_checks(rules, evaluation), **kpi_settings(rules, policy).as_kwargs()
+            )
             with Session(engine) as session, session.begin():
                 sweep = session.get_one(Sweep, sweep_id)
                 rows, errors, produced = _store(session, sweep, rules, evaluation, facts, roster)
+                _store_cadence(session, sweep_id, rules, evaluation, roster)
+                sweep.kpis = kpis
                 checked = {rule_id: outcome.checked for rule_id, outcome in evaluation.outcomes.items()}
                 lifecycle = track(session, sweep, produced, checked, today=today, actor=actor, due_days=policy.due_days)
                 _pause_if_asked()
@@ -154,6 +160,44 @@ def load_payloads(session: Session, kind: str) -> list[dict[str, Any]]:
     """The current facts of one kind, as stored."""
     rows = session.execute(select(FactRow.payload).where(FactRow.current.is_(True), FactRow.kind == kind))
     return [payload for (payload,) in rows]
+
+
+def _checks(rules: list[Rule], evaluation: Evaluation) -> list[dict[str, Any]]:
+    """Per-rule check counts as `sweep_checks` returns them once stored."""
+    return [
+        {
+            "rule_id": rule.id,
+            "area": rule.area,
+            "checked": len(evaluation.outcomes[rule.id].checked),
+            "violations": len(evaluation.outcomes[rule.id].findings),
+        }
+        for rule in sorted(rules, key=lambda r: r.id)
+    ]
+
+
+def _store_cadence(session: Session, sweep_id: int, rules: list[Rule], evaluation: Evaluation, roster: Roster) -> None:
+    """Every member and period each cadence rule judged, met or not, with the team manager (the heat map)."""
+    rows = []
+    for rule in rules:
+        if rule.template != "cadence":
+            continue
+        outcome = evaluation.outcomes[rule.id]
+        missed = {(f.subject, f.occurrence) for f in outcome.findings}
+        for subject, label in sorted(outcome.checked):
+            rows.append(
+                {
+                    "sweep_id": sweep_id,
+                    "rule_id": rule.id,
+                    "area": rule.area,
+                    "subject": subject,
+                    "period": label,
+                    "period_start": period_from_label(label).start,
+                    "met": (subject, label) not in missed,
+                    "manager_id": roster.team_manager(subject),
+                }
+            )
+    for start in range(0, len(rows), 5000):
+        session.execute(insert(CadenceResult), rows[start : start + 5000])
 
 
 def _mark_failed(engine: Engine, sweep_id: int, exc: BaseException) -> None:

@@ -90,6 +90,20 @@ def period_containing(every: str, day: date) -> Period:
     raise ValueError(f"unknown period {every!r}")
 
 
+def period_from_label(label: str) -> Period:
+    """The period a label names: `2026-W09`, `2026-03`, `2026-Q1` or `2026` (ValueError otherwise)."""
+    if "-W" in label:
+        year, week = label.split("-W")
+        return period_containing("week", date.fromisocalendar(int(year), int(week), 1))
+    if "-Q" in label:
+        year, quarter = label.split("-Q")
+        return period_containing("quarter", date(int(year), 3 * int(quarter) - 2, 1))
+    if "-" in label:
+        year, month = label.split("-")
+        return period_containing("month", date(int(year), int(month), 1))
+    return period_containing("year", date(int(label), 1, 1))
+
+
 def _add_months(day: date, months: int) -> date:
     index = day.month - 1 + months
     return date(day.year + index // 12, index % 12 + 1, 1)

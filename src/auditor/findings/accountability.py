@@ -41,6 +41,14 @@ class Roster:
             if person.get("branch") and person.get("region"):
                 regions.setdefault(person["branch"], Counter())[person["region"]] += 1
         self.branch_region = {branch: counts.most_common(1)[0][0] for branch, counts in regions.items()}
+        self.managers = {str(p["manager_id"]) for p in self.people.values() if p.get("manager_id")}
+
+    def team_manager(self, person_id: str) -> str:
+        """The manager whose team a person's cadence counts for: themselves when they manage people, else theirs."""
+        if person_id in self.managers:
+            return person_id
+        person = self.people.get(person_id)
+        return str(person.get("manager_id") or "") if person else ""
 
     def resolve(self, subject: str, evidence: Iterable[Mapping[str, Any]]) -> Accountable:
         """The subject when it is a person or a branch, else the first person named by the evidence."""

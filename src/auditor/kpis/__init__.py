@@ -3,7 +3,7 @@
 from auditor.kpis.adherence import MONITORING_PROSPECTING_AREAS, adherence, area_adherence, combined_adherence
 from auditor.kpis.compute import compute_kpis
 from auditor.kpis.mystery import DEFAULT_MYSTERY_THRESHOLD
-from auditor.kpis.settings import KpiSettings, settings_from_rules
+from auditor.kpis.settings import KpiSettings, kpi_settings, settings_from_rules
 from auditor.kpis.stats import median, nearest_rank, percent
 from auditor.kpis.turnaround import MATERIAL_TARGET_DAYS, PRESALES_TARGET_BUSINESS_DAYS
 
@@ -17,6 +17,7 @@ __all__ = [
     "area_adherence",
     "combined_adherence",
     "compute_kpis",
+    "kpi_settings",
     "median",
     "nearest_rank",
     "percent",

@@ -27,15 +27,20 @@ def compute_kpis(
     material_targets: Mapping[str, float] | None = None,
     presales_business_days: int = PRESALES_TARGET_BUSINESS_DAYS,
     holidays: frozenset[date] = frozenset(),
+    checks: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The KPIs of a sweep (latest complete one by default); docs/kpis.md defines each value."""
+    """The KPIs of a sweep (latest complete one by default); docs/kpis.md defines each value.
+
+    `checks` are the sweep's per-rule check counts when they are not stored yet (a sweep computing its own KPIs).
+    """
     with Session(engine) as session:
         sweep = get_sweep(session, sweep_id)
         window = KpiWindow.of_sweep(sweep)
         facts = {kind: window_facts(session, kind, window) for kind in FACT_KINDS}
         people = roster(session, window)
         sweep_key = sweep.id
-    checks = sweep_checks(engine, sweep_key)
+    if checks is None:
+        checks = sweep_checks(engine, sweep_key)
     kpis = {
         "sweep_id": sweep_key,
         "window": window.as_dict(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -34,10 +35,15 @@ class KpiSettings:
         }
 
 
-def settings_from_rules(rules: Any) -> KpiSettings:
-    """KPI settings from a loaded rulebook: REP-001 `min_score`, MAT-001..003 `tat_days`, PRE-001
-    `business_days` (after policy overrides) and the policy's holidays; missing rules keep the defaults."""
-    params = {rule.id: rule.params for rule in rules.rules}
+def settings_from_rules(book: Any) -> KpiSettings:
+    """KPI settings from a loaded rulebook (its rules and policy); see `kpi_settings`."""
+    return kpi_settings(book.rules, book.policy)
+
+
+def kpi_settings(rules: Sequence[Any], policy: Any) -> KpiSettings:
+    """KPI settings from rules: REP-001 `min_score`, MAT-001..003 `tat_days`, PRE-001 `business_days` (after
+    policy overrides) and the policy's holidays; rules that are missing keep the defaults."""
+    params = {rule.id: rule.params for rule in rules}
     targets = {
         category: float(params[rule_id]["tat_days"])
         for category, rule_id in MATERIAL_RULES.items()
@@ -48,5 +54,5 @@ def settings_from_rules(rules: Any) -> KpiSettings:
         mystery_threshold=float(params.get(MYSTERY_RULE, {}).get("min_score", defaults.mystery_threshold)),
         material_targets=targets or None,
         presales_business_days=int(params.get(PRESALES_RULE, {}).get("business_days", defaults.presales_business_days)),
-        holidays=frozenset(rules.policy.holidays),
+        holidays=frozenset(policy.holidays),
     )

@@ -1,8 +1,7 @@
-"""The head of sales' report: one self-contained HTML page per sweep."""
+"""The head of sales' report: one self-contained HTML page per sweep, with findings.csv beside it."""
 
 from __future__ import annotations
 
-from collections import Counter
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -11,11 +10,14 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy import Engine
 
 from auditor import __version__
-from auditor.findings.query import evidence_facts, list_findings, sweep_checks, sweep_errors
-from auditor.kpis import KpiSettings, adherence, compute_kpis
+from auditor.kpis import KpiSettings
+from auditor.report.charts import heat_colour, line_chart
+from auditor.report.data import ReportOptions, assemble
+from auditor.report.exports import render_markdown, write_csv_report, write_findings_csv, write_json_report
 from auditor.rulebook import SEVERITY_ORDER
 
 SEVERITIES = sorted(SEVERITY_ORDER, key=SEVERITY_ORDER.__getitem__)
+SEVERITY_COLOURS = {"critical": "#8e1b1b", "high": "#c2410c", "medium": "#b7791f", "low": "#4a6fa5"}
 
 _ENV = Environment(
     loader=PackageLoader("auditor", "report/templates"),
@@ -23,57 +25,73 @@ _ENV = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+_ENV.filters["heat"] = heat_colour
 
 
-def report_data(engine: Engine, sweep_id: int | None = None, settings: KpiSettings | None = None) -> dict[str, Any]:
-    """Everything the report shows, as plain data (also the JSON export); KPI targets from `settings`."""
-    sweep, findings = list_findings(engine, sweep_id)
-    checks = sweep_checks(engine, sweep.id)
-    by_rule: dict[str, dict[str, Any]] = {}
-    for check in checks:
-        by_rule[check["rule_id"]] = {**check, "title": "", "severity": "", "findings": 0}
-    for f in findings:
-        entry = by_rule.setdefault(
-            f["rule_id"], {"rule_id": f["rule_id"], "area": f["area"], "checked": 0, "violations": 0, "findings": 0}
-        )
-        entry["title"], entry["severity"] = f["title"], f["severity"]
-        entry["findings"] += 1
-    for entry in by_rule.values():
-        entry["adherence"] = adherence(entry["checked"], entry["violations"])
-    kpis = compute_kpis(engine, sweep.id, **(settings or KpiSettings()).as_kwargs())
-    severity_counts = Counter(f["severity"] for f in findings)
-    evidence = evidence_facts(engine, {i for f in findings for i in f["evidence"]})
-    return {
-        "sweep": {
-            "id": sweep.id,
-            "as_of": sweep.as_of.isoformat(),
-            "since": sweep.since.isoformat() if sweep.since else None,
-            "facts_evaluated": sweep.facts_evaluated,
-            "finished_at": sweep.finished_at.isoformat(timespec="seconds") if sweep.finished_at else None,
-        },
-        "rules": sorted(by_rule.values(), key=lambda r: r["rule_id"]),
-        "areas": kpis["adherence"]["areas"],
-        "kpis": kpis,
-        "severity_counts": {s: severity_counts.get(s, 0) for s in SEVERITIES},
-        "findings": findings,
-        "evidence": {str(k): v for k, v in evidence.items()},
-        "errors": sweep_errors(engine, sweep.id),
-    }
-
-
-def write_html_report(
-    engine: Engine, out_dir: Path, sweep_id: int | None = None, settings: KpiSettings | None = None
-) -> Path:
-    """Render `<out_dir>/<sweep id>/index.html` and return its path."""
-    data = report_data(engine, sweep_id, settings)
-    target = out_dir / str(data["sweep"]["id"])
-    target.mkdir(parents=True, exist_ok=True)
-    html = _ENV.get_template("index.html.j2").render(
+def render_html(data: dict[str, Any]) -> str:
+    """The report page for report data (everything from data is escaped)."""
+    labels = [t["as_of"] for t in data["trend"]]
+    open_counts = [t["open"] for t in data["trend"]]
+    findings = data["findings"]
+    return _ENV.get_template("index.html.j2").render(
         **data,
         severities=SEVERITIES,
+        severity_colours=SEVERITY_COLOURS,
+        severity_rank=SEVERITY_ORDER,
+        anchors={f["key"]: f["anchor"] for f in findings},
+        trend_open=line_chart(labels, open_counts, floor=0, ceiling=max(open_counts, default=0) or 1),
+        trend_adherence=line_chart(labels, [t["adherence"] for t in data["trend"]], floor=0, ceiling=100),
+        area_adherence={a["area"]: a["adherence"] for a in data["areas"]},
+        rule_texts={r["rule_id"]: r for r in data["rules"]},
+        filter_options=[
+            ("severity", "Severities", [s for s in SEVERITIES if data["totals"]["by_severity"][s]]),
+            ("status", "Statuses", sorted({f["status"] for f in findings})),
+            ("area", "Areas", sorted({f["area"] for f in findings})),
+            ("rule", "Rules", sorted({f["rule_id"] for f in findings})),
+            ("region", "Regions", sorted({f["region"] for f in findings if f["region"]})),
+            ("branch", "Branches", sorted({f["branch"] for f in findings if f["branch"]})),
+        ],
         generated_at=datetime.now().isoformat(timespec="seconds"),
         version=__version__,
     )
+
+
+FORMATS = ("html", "md", "csv", "json")
+
+
+def write_report(
+    engine: Engine,
+    out_dir: Path,
+    sweep_id: int | None = None,
+    options: ReportOptions | KpiSettings | None = None,
+    fmt: str = "html",
+) -> Path:
+    """Write a sweep's report into `<out_dir>/<sweep id>/` and return the main file's path.
+
+    html: index.html plus findings.csv (every finding); md: report.md; csv:
+    summary.csv (every number) plus findings.csv; json: report.json.
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown report format {fmt!r} (known: {', '.join(FORMATS)})")
+    data, findings = assemble(engine, sweep_id, options)
+    target = out_dir / str(data["sweep"]["id"])
+    target.mkdir(parents=True, exist_ok=True)
+    if fmt == "md":
+        path = target / "report.md"
+        path.write_text(render_markdown(data, SEVERITIES), encoding="utf-8")
+        return path
+    if fmt == "csv":
+        return write_csv_report(data, findings, target)
+    if fmt == "json":
+        return write_json_report(data, findings, target / "report.json")
+    write_findings_csv(findings, target / "findings.csv")
     path = target / "index.html"
-    path.write_text(html, encoding="utf-8")
+    path.write_text(render_html(data), encoding="utf-8")
     return path
+
+
+def write_html_report(
+    engine: Engine, out_dir: Path, sweep_id: int | None = None, options: ReportOptions | KpiSettings | None = None
+) -> Path:
+    """Render `<out_dir>/<sweep id>/index.html` (and findings.csv with every finding) and return the page's path."""
+    return write_report(engine, out_dir, sweep_id, options, "html")

@@ -82,6 +82,7 @@ class Sweep(Base):
     engine_errors_count: Mapped[int] = mapped_column(Integer, default=0)
     actor: Mapped[str] = mapped_column(String(200), default="")
     failure: Mapped[str] = mapped_column(Text, default="")
+    kpis: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
 class FindingRow(Base):
@@ -156,6 +157,21 @@ class RuleCheck(Base):
     area: Mapped[str] = mapped_column(String(80))
     checked: Mapped[int] = mapped_column(Integer)
     violations: Mapped[int] = mapped_column(Integer)
+
+
+class CadenceResult(Base):
+    """One member and period a cadence rule judged in a sweep, whether it was met, and the manager accountable."""
+
+    __tablename__ = "cadence_results"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sweep_id: Mapped[int] = mapped_column(ForeignKey("sweeps.id"), index=True)
+    rule_id: Mapped[str] = mapped_column(String(80))
+    area: Mapped[str] = mapped_column(String(80))
+    subject: Mapped[str] = mapped_column(String(400))
+    period: Mapped[str] = mapped_column(String(40))
+    period_start: Mapped[date] = mapped_column(Date)
+    met: Mapped[bool] = mapped_column(Boolean)
+    manager_id: Mapped[str] = mapped_column(String(200), default="")
 
 
 class EngineError(Base):
