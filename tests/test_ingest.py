@@ -37,7 +37,7 @@ def test_bad_rows_are_rejected_with_line_and_reason_and_good_rows_load(tmp_path:
     )
     engine = open_database(db_url)
     with Session(engine) as session:
-        result = ingest_file(session, path)
+        result = ingest_file(session, path, max_reject_rate=1.0)
     assert (result.read, result.loaded, result.rejected) == (5, 2, 3)
     reasons = {r.line: r.reason for r in result.rejects}
     assert set(reasons) == {3, 4, 5}
@@ -104,7 +104,7 @@ def test_jsonl_with_kind_per_line(tmp_path: Path, db_url: str) -> None:
     )
     engine = open_database(db_url)
     with Session(engine) as session:
-        result = ingest_file(session, path)
+        result = ingest_file(session, path, max_reject_rate=1.0)
     reasons = {r.line: r.reason for r in result.rejects}
     assert result.loaded == 1
     assert "field 'score'" in reasons[2] and "100" in reasons[2]
@@ -126,7 +126,7 @@ def test_ragged_csv_row_is_rejected(tmp_path: Path, db_url: str) -> None:
     )
     engine = open_database(db_url)
     with Session(engine) as session:
-        result = ingest_file(session, path)
+        result = ingest_file(session, path, max_reject_rate=1.0)
     assert result.loaded == 1
     assert result.rejects[0].line == 2 and "5 values" in result.rejects[0].reason
 
@@ -154,7 +154,7 @@ def test_jsonl_splits_lines_on_newlines_only(tmp_path: Path, db_url: str) -> Non
     )
     engine = open_database(db_url)
     with Session(engine) as session:
-        result = ingest_file(session, path)
+        result = ingest_file(session, path, max_reject_rate=1.0)
     assert result.loaded == 1
     assert [r.line for r in result.rejects] == [2]
 
@@ -172,6 +172,60 @@ def test_rejected_csv_rows_keep_their_quoting(tmp_path: Path, db_url: str) -> No
     path = _write(tmp_path / "opportunity_stage.csv", HEADER + 'O1,"contact, maybe",2026-01-02,P1\n')
     engine = open_database(db_url)
     with Session(engine) as session:
-        ingest_file(session, path)
+        ingest_file(session, path, max_reject_rate=1.0)
         raw = session.execute(select(Reject.raw)).scalar_one()
     assert raw == 'O1,"contact, maybe",2026-01-02,P1'
+
+
+def _stages(bad: int, good: int) -> str:
+    rows = [f"O{i},contact,2026-01-02T09:00:00,P1\n" for i in range(good)]
+    rows += [f"B{i},contact,not a date,P1\n" for i in range(bad)]
+    return HEADER + "".join(rows)
+
+
+def test_a_file_with_too_many_bad_rows_is_refused_whole_and_its_rejects_kept(tmp_path: Path, db_url: str) -> None:
+    from auditor.ingest import RejectRateError
+    from auditor.ingest.quarantine import list_rejects
+
+    engine = open_database(db_url)
+    at_limit = _write(tmp_path / "opportunity_stage.csv", _stages(bad=1, good=9))  # 10 %: loads
+    with Session(engine) as session:
+        assert ingest_file(session, at_limit).loaded == 9
+    (tmp_path / "more").mkdir()
+    over = _write(tmp_path / "more" / "opportunity_stage.csv", _stages(bad=2, good=8).replace("O", "N"))
+    with Session(engine) as session, pytest.raises(RejectRateError, match=r"2 of 10 rows \(20.0 %\)") as caught:
+        ingest_file(session, over)
+    assert "nothing was loaded" in str(caught.value)
+    assert _count(engine) == 9  # nothing of the refused file
+    refused = caught.value.result.batch_id
+    with Session(engine) as session:
+        batch = session.get_one(IngestBatch, refused)
+        assert (batch.status, batch.rows_read, batch.rejected, batch.loaded) == ("refused", 10, 2, 0)
+    listed = list_rejects(engine, refused)
+    assert [(r["line"], r["batch_status"]) for r in listed] == [(10, "refused"), (11, "refused")]
+    assert listed[0]["raw"] == "B0,contact,not a date,P1" and "field 'at'" in listed[0]["reason"]
+    assert len(list_rejects(engine)) == 3 and len(list_rejects(engine, source="more")) == 2
+    with Session(engine) as session:  # a higher limit lets the good rows in
+        assert ingest_file(session, over, max_reject_rate=0.25).loaded == 8
+    assert _count(engine) == 17
+
+
+def test_cli_refuses_with_exit_2_and_lists_rejects(tmp_path: Path, sqlite_url: str) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from auditor.cli import main
+
+    path = _write(tmp_path / "opportunity_stage.csv", _stages(bad=3, good=7))
+    runner = CliRunner()
+    refused = runner.invoke(main, ["ingest", str(path), "--db", sqlite_url])
+    assert refused.exit_code == 2
+    assert "refused:" in refused.output and "3 of 10 rows (30.0 %)" in refused.output
+    assert "limit of 10 %" in refused.output
+    listed = json.loads(runner.invoke(main, ["rejects", "list", "--format", "json", "--db", sqlite_url]).output)
+    assert [r["line"] for r in listed] == [9, 10, 11]
+    loaded = runner.invoke(main, ["ingest", str(path), "--max-reject-rate", "30", "--db", sqlite_url])
+    assert loaded.exit_code == 0, loaded.output
+    table = runner.invoke(main, ["rejects", "list", "--db", sqlite_url]).output
+    assert "6 rejected row(s)" in table and "refused" in table and "loaded" in table

@@ -1,6 +1,14 @@
 """Ingest: read CSV/JSONL, validate into facts, store versioned facts, quarantine bad rows."""
 
-from auditor.ingest.loader import IngestResult, ingest_file, ingest_rows
+from auditor.ingest.loader import DEFAULT_MAX_REJECT_RATE, IngestResult, RejectRateError, ingest_file, ingest_rows
 from auditor.ingest.readers import SourceError, read_rows
 
-__all__ = ["IngestResult", "SourceError", "ingest_file", "ingest_rows", "read_rows"]
+__all__ = [
+    "DEFAULT_MAX_REJECT_RATE",
+    "IngestResult",
+    "RejectRateError",
+    "SourceError",
+    "ingest_file",
+    "ingest_rows",
+    "read_rows",
+]

@@ -17,14 +17,26 @@ from auditor.facts import FactModel, UnknownKindError, model_for
 from auditor.ingest.readers import RawRow, read_rows
 from auditor.store.models import FactRow, IngestBatch, Reject
 
+DEFAULT_MAX_REJECT_RATE = 0.10
+"""A batch with a larger share of rejected rows is refused as a whole."""
+
+
+class RejectRateError(ValueError):
+    """Too much of a file was bad: nothing of it was loaded; its rejects are stored with a refused batch."""
+
+    def __init__(self, message: str, result: IngestResult) -> None:
+        super().__init__(message)
+        self.result = result
+
 
 @dataclass
 class RejectedRow:
-    """Where a bad row was and why it was refused."""
+    """Where a bad row was, what it said and why it was refused."""
 
     source: str
     line: int
     reason: str
+    raw: str = ""
 
 
 @dataclass
@@ -125,7 +137,7 @@ def ingest_rows(
         try:
             fact = validate_row(row)
         except ValueError as exc:
-            result.rejects.append(RejectedRow(row.source, row.line, str(exc)))
+            result.rejects.append(RejectedRow(row.source, row.line, str(exc), row.raw))
             session.add(Reject(batch_id=batch.id, source=row.source, line=row.line, raw=row.raw, reason=str(exc)))
             continue
         _store_fact(session, index.for_kind(fact.kind), fact, batch.id, result)
@@ -176,13 +188,55 @@ def _store_fact(
     current[natural_id] = (row, digest, version)
 
 
-def ingest_file(session: Session, path: Path, kind: str | None = None) -> IngestResult:
-    """Load one CSV or JSONL file as one all-or-nothing batch."""
+def ingest_file(
+    session: Session, path: Path, kind: str | None = None, max_reject_rate: float = DEFAULT_MAX_REJECT_RATE
+) -> IngestResult:
+    """Load one CSV or JSONL file as one all-or-nothing batch.
+
+    When more than `max_reject_rate` (a share, 0.10 = 10 %) of its rows are
+    rejected, nothing is loaded: the batch is stored as `refused` with every
+    rejected row, and RejectRateError says so.
+    """
     sha = file_sha256(path)
     try:
         result = ingest_rows(session, read_rows(path, kind), str(path), sha, kind)
+        if result.read and result.rejected / result.read > max_reject_rate:
+            session.rollback()
+            batch_id = _record_refused(session, result, sha, kind)
+            session.commit()
+            share = 100 * result.rejected / result.read
+            raise RejectRateError(
+                f"{path}: {result.rejected} of {result.read} rows ({share:.1f} %) were rejected, more than the "
+                f"limit of {100 * max_reject_rate:g} %; nothing was loaded (batch {batch_id}, refused). "
+                f"See `auditor rejects list --batch {batch_id}`; fix the file, or raise --max-reject-rate.",
+                result,
+            )
+    except RejectRateError:
+        raise
     except BaseException:
         session.rollback()
         raise
     session.commit()
     return result
+
+
+def _record_refused(session: Session, result: IngestResult, sha: str, kind: str | None) -> int:
+    """A refused batch with its rejected rows (and nothing else), so no bad row goes unaccounted for."""
+    now = datetime.now()
+    batch = IngestBatch(
+        source=result.source,
+        sha256=sha,
+        kind=kind,
+        started_at=now,
+        finished_at=now,
+        rows_read=result.read,
+        rejected=result.rejected,
+        status="refused",
+    )
+    session.add(batch)
+    session.flush()
+    for r in result.rejects:
+        session.add(Reject(batch_id=batch.id, source=r.source, line=r.line, raw=r.raw, reason=r.reason))
+    result.batch_id = batch.id
+    result.loaded = result.unchanged = result.updated = 0
+    return batch.id

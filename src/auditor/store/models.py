@@ -32,6 +32,7 @@ class IngestBatch(Base):
     unchanged: Mapped[int] = mapped_column(Integer, default=0)
     updated: Mapped[int] = mapped_column(Integer, default=0)
     rejected: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(20), default="loaded", server_default="loaded")
 
 
 class FactRow(Base):
