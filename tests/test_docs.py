@@ -19,3 +19,10 @@ def test_catalog_reference_is_current() -> None:
     assert current == catalog.render(), (
         "docs/catalog.md is stale: run `python -m auditor.rulebook.catalog > docs/catalog.md`"
     )
+
+
+def test_cli_reference_is_current() -> None:
+    from auditor import cli_docs
+
+    current = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+    assert current == cli_docs.render(), "docs/cli.md is stale: run `python -m auditor.cli_docs > docs/cli.md`"
