@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import gc
+from collections import namedtuple
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from fnmatch import fnmatchcase
@@ -20,6 +24,28 @@ class NoSweepError(LookupError):
     """There is no (such) sweep in the database."""
 
 
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while building large results (nested use is fine).
+
+    Reading a large sweep creates hundreds of thousands of long-lived dicts and rows, and CPython's
+    generational collector rescans every one of them again and again as they pile up: 40 % of the time of
+    a 90,000-finding report, for nothing, since none of them is garbage. Reference counting still frees
+    everything as usual; only reference cycles wait until the collector runs again.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+FindingTuple = namedtuple("FindingTuple", FindingRow.__table__.columns.keys())  # type: ignore[misc]
+"""A row of the `findings` table with fast attribute access (plain rows are slow to read by name)."""
+
+
 def get_sweep(session: Session, sweep_id: int | None = None) -> Sweep:
     """A sweep by id, or the latest complete one."""
     if sweep_id is not None:
@@ -33,7 +59,7 @@ def get_sweep(session: Session, sweep_id: int | None = None) -> Sweep:
     return sweep
 
 
-def finding_dict(row: FindingRow) -> dict[str, Any]:
+def finding_dict(row: FindingRow | FindingTuple) -> dict[str, Any]:
     """A finding as its sweep stored it (the JSON export shape, before current status is added)."""
     return {
         "key": row.finding_key,
@@ -102,25 +128,26 @@ def list_findings(
     """
     today = today or date.today()
     filters = filters or FindingFilter()
-    with Session(engine) as session:
+    with gc_paused(), Session(engine) as session:
         sweep = get_sweep(session, sweep_id)
+        rows: Sequence[FindingRow | FindingTuple]
         if tracked:
             rows = list(latest_rows(session).values())
-        else:
-            rows = list(session.execute(select(FindingRow).where(FindingRow.sweep_id == sweep.id)).scalars().all())
-        states = current_states(session, None if tracked or len(rows) > 500 else [r.finding_key for r in rows])
+            states = current_states(session)
+        else:  # plain tuples, not ORM objects: a large sweep has tens of thousands
+            query = select(FindingRow.__table__).where(FindingRow.sweep_id == sweep.id)
+            rows = [FindingTuple._make(row) for row in session.execute(query)]
+            states = current_states(session, sweep_id=sweep.id)
         as_of = {i: d for i, d in session.execute(select(Sweep.id, Sweep.as_of))}
-        findings = []
-        for row in rows:
-            f = with_state(finding_dict(row), row, states.get(row.finding_key), as_of, today)
-            if filters.accepts(f):
-                findings.append(f)
-    findings.sort(key=lambda f: (SEVERITY_ORDER.get(f["severity"], 9), f["rule_id"], f["subject"], f["occurrence"]))
+        findings = [with_state(finding_dict(row), row, states.get(row.finding_key), as_of, today) for row in rows]
+        if filters != FindingFilter():
+            findings = [f for f in findings if filters.accepts(f)]
+        findings.sort(key=lambda f: (SEVERITY_ORDER.get(f["severity"], 9), f["rule_id"], f["subject"], f["occurrence"]))
     return sweep, findings
 
 
 def with_state(
-    f: dict[str, Any], row: FindingRow, state: FindingState | None, as_of: dict[int, date], today: date
+    f: dict[str, Any], row: FindingRow | FindingTuple, state: FindingState | None, as_of: dict[int, date], today: date
 ) -> dict[str, Any]:
     """Add current status, owner, due date, overdue and first/last seen to a finding's stored data."""
     status = state.status if state else row.status

@@ -36,29 +36,43 @@ class FindingState:
 
 def fold(state: FindingState | None, key: str, event: FindingEvent) -> FindingState:
     """Apply one event to a state (None before the first event)."""
+    return _apply(state, key, event.sweep_id, event.to_status, event.details)
+
+
+def _apply(
+    state: FindingState | None, key: str, sweep_id: int | None, to_status: str, details: dict[str, Any] | None
+) -> FindingState:
     if state is None:
-        state = FindingState(key, event.to_status, first_sweep=event.sweep_id)  # type: ignore[arg-type]
-    state.status = event.to_status  # type: ignore[assignment]
-    details: dict[str, Any] = event.details or {}
-    if "owner" in details:
-        state.owner = details["owner"]
-    if "due_on" in details:
-        state.due_on = date.fromisoformat(details["due_on"]) if details["due_on"] else None
+        state = FindingState(key, to_status, first_sweep=sweep_id)  # type: ignore[arg-type]
+    state.status = to_status  # type: ignore[assignment]
+    if details:
+        if "owner" in details:
+            state.owner = details["owner"]
+        if "due_on" in details:
+            state.due_on = date.fromisoformat(details["due_on"]) if details["due_on"] else None
     state.events += 1
     return state
 
 
-def current_states(session: Session, keys: Iterable[str] | None = None) -> dict[str, FindingState]:
-    """The current state of every tracked finding (or of the given keys)."""
-    query = select(FindingEvent).order_by(FindingEvent.id)
+def current_states(
+    session: Session, keys: Iterable[str] | None = None, *, sweep_id: int | None = None
+) -> dict[str, FindingState]:
+    """The current state of every tracked finding, of the given keys, or (`sweep_id`) of one sweep's findings.
+
+    Reads only the event columns folding needs, oldest first.
+    """
+    e = FindingEvent
+    query = select(e.finding_key, e.sweep_id, e.to_status, e.details).order_by(e.id)
     wanted = None if keys is None else set(keys)
     if wanted is not None and len(wanted) <= 500:
-        query = query.where(FindingEvent.finding_key.in_(sorted(wanted)))
+        query = query.where(e.finding_key.in_(sorted(wanted)))
+    if sweep_id is not None:
+        query = query.where(e.finding_key.in_(select(FindingRow.finding_key).where(FindingRow.sweep_id == sweep_id)))
     states: dict[str, FindingState] = {}
-    for event in session.execute(query).scalars():
-        if wanted is not None and event.finding_key not in wanted:
+    for key, event_sweep, to_status, details in session.execute(query):
+        if wanted is not None and key not in wanted:
             continue
-        states[event.finding_key] = fold(states.get(event.finding_key), event.finding_key, event)
+        states[key] = _apply(states.get(key), key, event_sweep, to_status, details)
     return states
 
 

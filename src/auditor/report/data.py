@@ -13,7 +13,14 @@ from sqlalchemy.orm import Session
 
 from auditor import __version__
 from auditor.findings.lifecycle import ACTIVE
-from auditor.findings.query import evidence_facts, get_sweep, list_findings, sweep_checks, sweep_errors
+from auditor.findings.query import (
+    evidence_facts,
+    gc_paused,
+    get_sweep,
+    list_findings,
+    sweep_checks,
+    sweep_errors,
+)
 from auditor.kpis import KpiSettings, adherence, compute_kpis
 from auditor.report import sections
 from auditor.report.heatmap import cadence_heatmap
@@ -56,13 +63,20 @@ def assemble(
 
     `options` may be just the KPI settings when nothing else is needed.
     """
+    with gc_paused():  # hundreds of thousands of long-lived objects for a large sweep: see gc_paused
+        return _assemble(engine, sweep_id, options)
+
+
+def _assemble(
+    engine: Engine, sweep_id: int | None, options: ReportOptions | KpiSettings | None
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     if isinstance(options, KpiSettings):
         options = ReportOptions(settings=options)
     options = options or ReportOptions()
     today = options.today or date.today()
     sweep, findings = list_findings(engine, sweep_id, today=today)
     checks = sweep_checks(engine, sweep.id)
-    kpis = compute_kpis(engine, sweep.id, **options.settings.as_kwargs())
+    kpis = compute_kpis(engine, sweep.id, checks=checks, **options.settings.as_kwargs())
     with Session(engine) as session:
         previous = session.execute(
             select(Sweep).where(Sweep.status == "complete", Sweep.id < sweep.id).order_by(Sweep.id.desc()).limit(1)
@@ -163,9 +177,11 @@ def _rules_table(
     return sorted(out, key=lambda r: r["rule_id"])
 
 
+BRIEF = ("key", "rule_id", "severity", "subject", "occurrence", "message", "owner", "due_on", "age", "status")
+
+
 def _brief(f: Mapping[str, Any]) -> dict[str, Any]:
-    keys = ("key", "rule_id", "severity", "subject", "occurrence", "message", "owner", "due_on", "age", "status")
-    return {k: f.get(k) for k in keys}
+    return dict(zip(BRIEF, map(f.get, BRIEF), strict=True))
 
 
 def _names(session: Session) -> dict[str, str]:

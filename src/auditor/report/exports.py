@@ -52,23 +52,24 @@ def render_markdown(data: Mapping[str, Any], severities: Iterable[str]) -> str:
 
 def write_findings_csv(findings: Iterable[Mapping[str, Any]], path: Path) -> Path:
     """Every finding, one row each, in a stable column order (formula-like text is neutralised)."""
+    evidence = FINDING_COLUMNS.index("evidence")
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(FINDING_COLUMNS)
         for f in findings:
-            row = []
-            for column in FINDING_COLUMNS:
-                value = f.get(column)
-                if column == "evidence":
-                    value = " ".join(map(str, value or ()))
-                row.append(_safe_csv(value))
-            writer.writerow(row)
+            row = [f.get(column) for column in FINDING_COLUMNS]
+            row[evidence] = " ".join(map(str, row[evidence] or ()))
+            # plain text that is no formula as it is (the common case, checked inline), the rest by _safe_csv
+            writer.writerow([v if v.__class__ is str and v[:1] not in _FORMULA_STARTS else _safe_csv(v) for v in row])
     return path
+
+
+_FORMULA_STARTS = frozenset(("=", "+", "-", "@", "\t", "\r"))
 
 
 def _safe_csv(value: Any) -> Any:
     """Text starting with = + - @ would be run as a formula by a spreadsheet; prefix it with a quote."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+    if isinstance(value, str) and value[:1] in _FORMULA_STARTS:
         return "'" + value
     return "" if value is None else value
 

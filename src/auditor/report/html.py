@@ -10,6 +10,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy import Engine
 
 from auditor import __version__
+from auditor.findings.query import gc_paused
 from auditor.kpis import KpiSettings
 from auditor.report.charts import heat_colour, line_chart
 from auditor.report.data import ReportOptions, assemble
@@ -73,6 +74,13 @@ def write_report(
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown report format {fmt!r} (known: {', '.join(FORMATS)})")
+    with gc_paused():  # see gc_paused: a large sweep's findings are many long-lived objects
+        return _write(engine, out_dir, sweep_id, options, fmt)
+
+
+def _write(
+    engine: Engine, out_dir: Path, sweep_id: int | None, options: ReportOptions | KpiSettings | None, fmt: str
+) -> Path:
     data, findings = assemble(engine, sweep_id, options)
     target = out_dir / str(data["sweep"]["id"])
     target.mkdir(parents=True, exist_ok=True)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from auditor.findings.lifecycle import ACTIVE
@@ -24,31 +25,38 @@ WAIVER_HORIZON_DAYS = 30
 
 
 def _counts(findings: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    findings = list(findings)
-    severity = Counter(f["severity"] for f in findings)
-    return {
-        "total": len(findings),
-        "open": sum(1 for f in findings if f["status"] in ACTIVE),
-        "overdue": sum(1 for f in findings if f["overdue"]),
-        **{s: severity.get(s, 0) for s in SEVERITIES},
-    }
+    """Total, open, overdue and per-severity counts, in one pass."""
+    total = active = overdue = 0
+    severity = dict.fromkeys(SEVERITIES, 0)
+    for f in findings:
+        total += 1
+        active += f["status"] in ACTIVE
+        overdue += bool(f["overdue"])
+        if f["severity"] in severity:
+            severity[f["severity"]] += 1
+    return {"total": total, "open": active, "overdue": overdue, **severity}
 
 
 def by_area_and_severity(findings: Sequence[Mapping[str, Any]], areas: Iterable[str]) -> list[dict[str, Any]]:
     """Per process area (every area the sweep judged): findings by severity, open and overdue."""
-    names = sorted(set(areas) | {f["area"] for f in findings})
-    return [{"area": a, **_counts(f for f in findings if f["area"] == a)} for a in names]
+    groups: dict[str, list[Mapping[str, Any]]] = {}
+    for f in findings:
+        groups.setdefault(f["area"], []).append(f)
+    names = sorted(set(areas) | set(groups))
+    return [{"area": a, **_counts(groups.get(a, ()))} for a in names]
 
 
 def accountability(findings: Sequence[Mapping[str, Any]], names: Mapping[str, str]) -> dict[str, list[dict[str, Any]]]:
     """Findings per region, branch and line manager, most findings first; `names` gives people's names."""
     out: dict[str, list[dict[str, Any]]] = {}
-    for field, title in (("region", "regions"), ("branch", "branches"), ("manager_id", "managers")):
-        groups: dict[str, list[Mapping[str, Any]]] = {}
-        for f in findings:
-            groups.setdefault(f[field] or "", []).append(f)
+    fields = (("region", "regions"), ("branch", "branches"), ("manager_id", "managers"))
+    groups: dict[str, dict[str, list[Mapping[str, Any]]]] = {field: {} for field, _ in fields}
+    for f in findings:  # one pass for the three groupings
+        for field, _ in fields:
+            groups[field].setdefault(f[field] or "", []).append(f)
+    for field, title in fields:
         rows = []
-        for key, items in groups.items():
+        for key, items in groups[field].items():
             label = key or "(not attributable)"
             if field == "manager_id" and key in names:
                 label = f"{names[key]} ({key})"
@@ -67,10 +75,12 @@ def trend(session: Session, sweep: Sweep, limit: int = TREND_SWEEPS) -> list[dic
     )[::-1]
     ids = [s.id for s in sweeps]
     status_counts: dict[int, Counter[str]] = {i: Counter() for i in ids}
-    for sweep_id, status in session.execute(
-        select(FindingRow.sweep_id, FindingRow.status).where(FindingRow.sweep_id.in_(ids))
+    for sweep_id, status, count in session.execute(
+        select(FindingRow.sweep_id, FindingRow.status, func.count())
+        .where(FindingRow.sweep_id.in_(ids))
+        .group_by(FindingRow.sweep_id, FindingRow.status)
     ):
-        status_counts[sweep_id][status] += 1
+        status_counts[sweep_id][status] += count
     checks: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
     for row in session.execute(select(RuleCheck).where(RuleCheck.sweep_id.in_(ids))).scalars():
         checks[row.sweep_id].append({"area": row.area, "checked": row.checked, "violations": row.violations})
@@ -121,8 +131,8 @@ def changes_since_previous(
 
 def oldest_open(findings: Sequence[Mapping[str, Any]], limit: int = OLDEST) -> list[Mapping[str, Any]]:
     """Open or acknowledged findings first seen longest ago (then most severe)."""
-    active = [f for f in findings if f["status"] in ACTIVE]
-    return sorted(active, key=lambda f: (f["first_seen_sweep"], -f["age"], *_severity_order(f)))[:limit]
+    active = (f for f in findings if f["status"] in ACTIVE)
+    return heapq.nsmallest(limit, active, key=lambda f: (f["first_seen_sweep"], -f["age"], *_severity_order(f)))
 
 
 def waivers_expiring(session: Session, today: date, days: int = WAIVER_HORIZON_DAYS) -> list[dict[str, Any]]:
