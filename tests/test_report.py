@@ -126,3 +126,24 @@ def test_false_positives_are_not_counted_as_deviations(history: Engine) -> None:
     assert (data["totals"]["findings"], data["totals"]["false_positives"]) == (2, 1)
     assert {r["key"]: r["total"] for r in data["accountability"]["regions"]} == {"North": 1, "South": 1}
     assert [f["status"] for f in data["findings"] if f["key"] == MS3] == ["false_positive"]  # still listed
+
+
+def test_the_sweeps_stored_kpis_are_reused_until_facts_or_targets_change(history: Engine, tmp_path: Path) -> None:
+    from sqlalchemy.orm import Session
+
+    from auditor.kpis import KpiSettings, kpi_settings
+    from auditor.store.models import Sweep
+
+    from .test_finding_history import POLICY, SWEPT
+
+    with Session(history) as session:
+        stored = session.get_one(Sweep, 2).kpis
+    stored["headline"]["mystery_score"] = -1.0  # mark the stored copy, to see which one the report shows
+    with Session(history) as session, session.begin():
+        session.get_one(Sweep, 2).kpis = stored
+    as_swept = ReportOptions(today=TODAY, settings=kpi_settings(SWEPT, POLICY))
+    assert report_data(history, options=as_swept)["tiles"][0]["value"] == -1.0
+    other_targets = ReportOptions(today=TODAY, settings=KpiSettings(mystery_threshold=55))
+    assert report_data(history, options=other_targets)["tiles"][0]["value"] == round((85 + 90 + 50 + 40) / 4, 1)
+    shops(history, tmp_path, "late", MS3=95)  # a correction after the sweep: recomputed, so it shows
+    assert report_data(history, options=as_swept)["tiles"][0]["value"] == round(310 / 4, 1)

@@ -19,7 +19,7 @@ from auditor.facts import model_for
 from auditor.findings.accountability import Roster
 from auditor.findings.actor import default_actor
 from auditor.findings.tracking import Produced, track
-from auditor.kpis import compute_kpis, kpi_settings
+from auditor.kpis import compute_kpis, kpi_basis, kpi_settings
 from auditor.rulebook import Policy, Rule, render_message
 from auditor.rulebook.templates import check_patterns
 from auditor.store.lock import exclusive
@@ -109,9 +109,10 @@ def run_sweep(
         sweep_id, window, facts, roster = _begin(engine, rules, as_of, since, policy, actor, rules_digest)
         try:
             evaluation = evaluate(rules, facts, window, jobs=jobs)
-            kpis = compute_kpis(
-                engine, sweep_id, checks=_checks(rules, evaluation), **kpi_settings(rules, policy).as_kwargs()
-            )
+            settings = kpi_settings(rules, policy)
+            basis = kpi_basis(engine, settings.fingerprint())  # before computing: a load meanwhile invalidates it
+            kpis = compute_kpis(engine, sweep_id, checks=_checks(rules, evaluation), **settings.as_kwargs())
+            kpis["basis"] = basis
             with Session(engine) as session, session.begin():
                 sweep = session.get_one(Sweep, sweep_id)
                 rows, errors, produced = _store(session, sweep, rules, evaluation, facts, roster)

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from auditor.findings.query import get_sweep, sweep_checks
@@ -15,6 +15,7 @@ from auditor.kpis.conversion import conversion_by_region
 from auditor.kpis.mystery import DEFAULT_MYSTERY_THRESHOLD, mystery_shopping
 from auditor.kpis.turnaround import PRESALES_TARGET_BUSINESS_DAYS, material_tat, presales_tat
 from auditor.kpis.window import KpiWindow, roster, window_facts
+from auditor.store.models import FactRow
 
 FACT_KINDS = ("mystery_shop", "material_request", "material_delivery", "presales_request", "opportunity_stage")
 
@@ -71,3 +72,18 @@ def headline(kpis: Mapping[str, Any]) -> dict[str, float | None]:
         "presales_within_target_pct": kpis["presales_tat"]["within_target_pct"],
         "conversion_rate": kpis["conversion"]["total"]["rate"],
     }
+
+
+def kpi_basis(engine: Engine, settings: Mapping[str, Any]) -> dict[str, Any]:
+    """What KPIs depend on besides the sweep: the settings' fingerprint and the newest fact row (any load or
+    correction adds a row). Stored KPIs with an equal basis can be reused instead of recomputed."""
+    with Session(engine) as session:
+        newest = session.execute(select(func.max(FactRow.id))).scalar() or 0
+    return {"settings": dict(settings), "newest_fact": int(newest)}
+
+
+def reusable_kpis(stored: Mapping[str, Any] | None, basis: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The stored KPIs without their basis when it equals `basis`, else None."""
+    if not stored or stored.get("basis") != basis:
+        return None
+    return {k: v for k, v in stored.items() if k != "basis"}

@@ -25,6 +25,16 @@ class KpiSettings:
     presales_business_days: int = PRESALES_TARGET_BUSINESS_DAYS
     holidays: frozenset[date] = field(default_factory=frozenset)
 
+    def fingerprint(self) -> dict[str, Any]:
+        """The settings as plain JSON data, to tell whether stored KPIs were computed with the same targets."""
+        targets = self.material_targets
+        return {
+            "mystery_threshold": float(self.mystery_threshold),
+            "material_targets": {k: float(v) for k, v in sorted(targets.items())} if targets else None,
+            "presales_business_days": int(self.presales_business_days),
+            "holidays": sorted(d.isoformat() for d in self.holidays),
+        }
+
     def as_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of `compute_kpis`."""
         return {

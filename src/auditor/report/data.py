@@ -21,7 +21,7 @@ from auditor.findings.query import (
     sweep_checks,
     sweep_errors,
 )
-from auditor.kpis import KpiSettings, adherence, compute_kpis
+from auditor.kpis import KpiSettings, adherence, compute_kpis, kpi_basis, reusable_kpis
 from auditor.report import sections
 from auditor.report.heatmap import cadence_heatmap
 from auditor.rulebook import Rule
@@ -76,7 +76,10 @@ def _assemble(
     today = options.today or date.today()
     sweep, findings = list_findings(engine, sweep_id, today=today)
     checks = sweep_checks(engine, sweep.id)
-    kpis = compute_kpis(engine, sweep.id, checks=checks, **options.settings.as_kwargs())
+    basis = kpi_basis(engine, options.settings.fingerprint())
+    kpis = reusable_kpis(sweep.kpis, basis) or compute_kpis(
+        engine, sweep.id, checks=checks, **options.settings.as_kwargs()
+    )  # the sweep's own KPIs unless facts or targets changed since
     with Session(engine) as session:
         previous = session.execute(
             select(Sweep).where(Sweep.status == "complete", Sweep.id < sweep.id).order_by(Sweep.id.desc()).limit(1)
