@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from auditor import __version__
@@ -16,16 +16,15 @@ from auditor.findings.lifecycle import ACTIVE
 from auditor.findings.query import (
     evidence_facts,
     gc_paused,
-    get_sweep,
     list_findings,
     sweep_checks,
     sweep_errors,
 )
+from auditor.findings.tracking import previous_sweep
 from auditor.kpis import KpiSettings, adherence, compute_kpis, kpi_basis, reusable_kpis
 from auditor.report import sections
 from auditor.report.heatmap import cadence_heatmap
 from auditor.rulebook import Rule
-from auditor.store.models import FactRow, Sweep
 
 HTML_FINDINGS_CAP = 2000
 """Findings shown one by one (with evidence and history) in the HTML; the rest are summarised and in findings.csv."""
@@ -81,19 +80,17 @@ def _assemble(
         engine, sweep.id, checks=checks, **options.settings.as_kwargs()
     )  # the sweep's own KPIs unless facts or targets changed since
     with Session(engine) as session:
-        previous = session.execute(
-            select(Sweep).where(Sweep.status == "complete", Sweep.id < sweep.id).order_by(Sweep.id.desc()).limit(1)
-        ).scalar()
+        previous = previous_sweep(session, sweep)
         previous_info = {"id": previous.id, "as_of": previous.as_of.isoformat()} if previous else None
         trend = sections.trend(session, sweep)
         changes = sections.changes_since_previous(session, sweep, findings)
         waivers = sections.waivers_expiring(session, today)
-        names = _names(session)
+        names = sections.person_names(session)
         shown = findings[: options.cap]
         for index, f in enumerate(shown, start=1):
             f["anchor"] = f"f-{index}"
         history = sections.history(session, [f["key"] for f in shown])
-        heatmap = cadence_heatmap(session, sweep.id, options.rules)
+        heatmap = cadence_heatmap(session, sweep.id, options.rules, names)
     previous_kpis = None
     if previous is not None:  # the KPIs that sweep stored when it ran (its data and targets then)
         previous_kpis = previous.kpis or compute_kpis(engine, previous.id, **options.settings.as_kwargs())
@@ -185,15 +182,3 @@ BRIEF = ("key", "rule_id", "severity", "subject", "occurrence", "message", "owne
 
 def _brief(f: Mapping[str, Any]) -> dict[str, Any]:
     return dict(zip(BRIEF, map(f.get, BRIEF), strict=True))
-
-
-def _names(session: Session) -> dict[str, str]:
-    """People's names by id from the current roster."""
-    rows = session.execute(select(FactRow.payload).where(FactRow.current.is_(True), FactRow.kind == "person"))
-    return {str(p["id"]): str(p.get("name", "")) for (p,) in rows}
-
-
-def get_report_sweep(engine: Engine, sweep_id: int | None) -> int:
-    """The id of the sweep a report is about (NoSweepError when there is none)."""
-    with Session(engine) as session:
-        return get_sweep(session, sweep_id).id

@@ -9,20 +9,26 @@ the manager accountable for it; a period belongs to the month it starts in.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from auditor.report.sections import person_names
 from auditor.rulebook import Rule
-from auditor.store.models import CadenceResult, FactRow
+from auditor.store.models import CadenceResult
 
 HEATMAP_AREAS = ("coaching", "manager_cadence")
 
 
-def cadence_heatmap(session: Session, sweep_id: int, rules: Sequence[Rule] = ()) -> dict[str, Any]:
-    """Months, rules and one row per manager with a cell per month: met, judged, adherence and per-rule detail."""
+def cadence_heatmap(
+    session: Session, sweep_id: int, rules: Sequence[Rule] = (), names: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Months, rules and one row per manager with a cell per month: met, judged, adherence and per-rule detail.
+
+    `names` gives managers' names by id (default: read from the roster).
+    """
     titles = {r.id: r.title for r in rules}
     cells: dict[str, dict[str, dict[str, list[int]]]] = defaultdict(lambda: defaultdict(dict))
     months: set[str] = set()
@@ -38,7 +44,7 @@ def cadence_heatmap(session: Session, sweep_id: int, rules: Sequence[Rule] = ())
         tally = cells[manager or ""][month].setdefault(rule_id, [0, 0])
         tally[0] += int(bool(met))
         tally[1] += 1
-    names = _names(session, set(cells))
+    names = person_names(session) if names is None else names
     ordered_months = sorted(months)
     rows = []
     for manager in sorted(cells, key=lambda m: (m == "", names.get(m, m))):
@@ -72,8 +78,3 @@ def cadence_heatmap(session: Session, sweep_id: int, rules: Sequence[Rule] = ())
         "rules": [{"rule_id": rid, "title": titles.get(rid, "")} for rid in sorted(rule_ids)],
         "rows": rows,
     }
-
-
-def _names(session: Session, ids: set[str]) -> dict[str, str]:
-    rows = session.execute(select(FactRow.payload).where(FactRow.current.is_(True), FactRow.kind == "person"))
-    return {str(p["id"]): str(p.get("name", "")) for (p,) in rows if str(p["id"]) in ids}

@@ -16,7 +16,7 @@ from auditor.findings.query import finding_dict
 from auditor.kpis import adherence
 from auditor.kpis.adherence import MONITORING_PROSPECTING_AREAS, combined_adherence
 from auditor.rulebook import SEVERITY_ORDER
-from auditor.store.models import FindingEvent, FindingRow, RuleCheck, Sweep, WaiverRow
+from auditor.store.models import FactRow, FindingEvent, FindingRow, RuleCheck, Sweep, WaiverRow
 
 SEVERITIES = sorted(SEVERITY_ORDER, key=SEVERITY_ORDER.__getitem__)
 TREND_SWEEPS = 12
@@ -189,3 +189,9 @@ def history(session: Session, keys: Sequence[str]) -> dict[str, list[dict[str, A
 
 def _severity_order(f: Mapping[str, Any]) -> tuple[int, str]:
     return SEVERITY_ORDER.get(f["severity"], 9), f["key"]
+
+
+def person_names(session: Session) -> dict[str, str]:
+    """People's names by id from the current roster."""
+    rows = session.execute(select(FactRow.payload).where(FactRow.current.is_(True), FactRow.kind == "person"))
+    return {str(p["id"]): str(p.get("name", "")) for (p,) in rows}
