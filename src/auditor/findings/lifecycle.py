@@ -7,8 +7,8 @@ produce. A finding's current status is the `to` of its latest event.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
-from typing import Literal
+from datetime import date, datetime
+from typing import Any, Literal
 
 Status = Literal["open", "acknowledged", "resolved", "waived", "false_positive"]
 Appearance = Literal["new", "recurring", "reopened", "suppressed"]
@@ -46,6 +46,22 @@ class Event:
     from_status: Status | None
     to_status: Status
     note: str = ""
+
+    def row(
+        self, key: str, *, at: datetime, actor: str, sweep_id: int | None = None, details: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """This event as a row of the finding_events table (`sweep_id` for changes a sweep made)."""
+        return {
+            "finding_key": key,
+            "sweep_id": sweep_id,
+            "at": at,
+            "actor": actor,
+            "action": self.action,
+            "from_status": self.from_status,
+            "to_status": self.to_status,
+            "note": self.note,
+            "details": details or {},
+        }
 
 
 def triage(

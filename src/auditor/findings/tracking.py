@@ -54,19 +54,7 @@ class _Writer:
         self.rows: list[dict[str, Any]] = []
 
     def event(self, key: str, event: Event, details: dict[str, Any] | None = None) -> None:
-        self.events.append(
-            {
-                "finding_key": key,
-                "sweep_id": self.sweep.id,
-                "at": self.at,
-                "actor": self.actor,
-                "action": event.action,
-                "from_status": event.from_status,
-                "to_status": event.to_status,
-                "note": event.note,
-                "details": details or {},
-            }
-        )
+        self.events.append(event.row(key, at=self.at, actor=self.actor, sweep_id=self.sweep.id, details=details))
 
     def flush(self, session: Session) -> None:
         for table, rows in ((FindingRow, self.rows), (FindingEvent, self.events)):

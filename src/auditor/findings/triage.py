@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Engine, insert, select
 from sqlalchemy.orm import Session
 
-from auditor.findings.lifecycle import TransitionError, check_waiver, triage
+from auditor.findings.lifecycle import Event, TransitionError, check_waiver, triage
 from auditor.findings.state import current_states, latest_rows
 from auditor.findings.waivers import Waiver
 from auditor.store.lock import exclusive
@@ -78,23 +78,12 @@ def apply_action(
             assert until is not None
             for key, _ in events:
                 waiver_ids[key] = _add_waiver(session, at, actor, until, reason, approver, finding_key=key)
-        session.execute(
-            insert(FindingEvent),
-            [
-                _event_row(
-                    key,
-                    at,
-                    actor,
-                    event.action,
-                    event.from_status,
-                    event.to_status,
-                    event.note,
-                    {"waiver_id": waiver_ids[key]} if key in waiver_ids else {},
-                )
-                for key, event in events
-            ],
-        )
-        return [Change(key, e.from_status, e.to_status, e.note) for key, e in events]
+        rows = [
+            event.row(key, at=at, actor=actor, details={"waiver_id": waiver_ids[key]} if key in waiver_ids else None)
+            for key, event in events
+        ]
+        session.execute(insert(FindingEvent), rows)
+        return _changes(events)
 
 
 def assign(
@@ -118,11 +107,9 @@ def assign(
         states = current_states(session, resolved)
         at = _now()
         note = "assigned: " + ", ".join(notes)
-        session.execute(
-            insert(FindingEvent),
-            [_event_row(k, at, actor, "assign", states[k].status, states[k].status, note, details) for k in resolved],
-        )
-        return [Change(k, states[k].status, states[k].status, note) for k in resolved]
+        events = [(k, Event("assign", states[k].status, states[k].status, note)) for k in resolved]
+        session.execute(insert(FindingEvent), [e.row(k, at=at, actor=actor, details=details) for k, e in events])
+        return _changes(events)
 
 
 def waive_pattern(
@@ -147,19 +134,16 @@ def waive_pattern(
         waiver = Waiver(waiver_id, None, rule, subject, branch, until, reason, approver)
         states = current_states(session)
         active = [k for k, s in states.items() if s.active]
-        changes = []
-        for key, row in latest_rows(session, active).items():
-            if waiver.covers(key, row.rule_id, row.subject, row.branch):
-                changes.append(Change(key, states[key].status, "waived", f"covered by {waiver.describe()}"))
-        if changes:
-            session.execute(
-                insert(FindingEvent),
-                [
-                    _event_row(c.key, at, actor, "waive", c.from_status, c.to_status, c.note, {"waiver_id": waiver_id})
-                    for c in changes
-                ],
-            )
-        return waiver, changes
+        note = f"covered by {waiver.describe()}"
+        events = [
+            (key, Event("waive", states[key].status, "waived", note))
+            for key, row in latest_rows(session, active).items()
+            if waiver.covers(key, row.rule_id, row.subject, row.branch)
+        ]
+        if events:
+            details = {"waiver_id": waiver_id}
+            session.execute(insert(FindingEvent), [e.row(k, at=at, actor=actor, details=details) for k, e in events])
+        return waiver, _changes(events)
 
 
 def _add_waiver(
@@ -191,27 +175,8 @@ def _add_waiver(
     return row.id
 
 
-def _event_row(
-    key: str,
-    at: datetime,
-    actor: str,
-    action: str,
-    from_status: str | None,
-    to_status: str,
-    note: str,
-    details: dict[str, Any],
-) -> dict[str, Any]:
-    return {
-        "finding_key": key,
-        "sweep_id": None,
-        "at": at,
-        "actor": actor,
-        "action": action,
-        "from_status": from_status,
-        "to_status": to_status,
-        "note": note,
-        "details": details,
-    }
+def _changes(events: list[tuple[str, Event]]) -> list[Change]:
+    return [Change(key, e.from_status, e.to_status, e.note) for key, e in events]
 
 
 def _now() -> datetime:
