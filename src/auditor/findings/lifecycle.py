@@ -127,12 +127,14 @@ def on_sweep(
         if previous == "resolved":
             return "reopened", Event("sweep", "resolved", "open", "found again after it was resolved")
         if previous == "waived" and not waiver_active(waived_until, today):
-            note = f"waiver expired on {waived_until.isoformat()}" if waived_until else "waiver without expiry"
-            return "reopened", Event("waiver_expired", "waived", "open", note)
+            return "reopened", Event("waiver_expired", "waived", "open", _lapsed(waived_until))
         return "suppressed", None  # waived (still covered) or false positive
     if evaluated and (previous in ACTIVE or previous == "waived"):
         return None, Event("sweep", previous, "resolved", "not found again: resolved by data")
     if previous == "waived" and not waiver_active(waived_until, today):
-        note = f"waiver expired on {waived_until.isoformat()}" if waived_until else "waiver without expiry"
-        return None, Event("waiver_expired", "waived", "open", f"{note}; not judged in this sweep")
+        return None, Event("waiver_expired", "waived", "open", f"{_lapsed(waived_until)}; not judged in this sweep")
     return None, None
+
+
+def _lapsed(until: date | None) -> str:
+    return f"waiver expired on {until.isoformat()}" if until else "waiver without expiry"

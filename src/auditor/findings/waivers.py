@@ -37,15 +37,24 @@ class Waiver:
             and (self.branch is None or self.branch == branch)
         )
 
+    @classmethod
+    def from_row(cls, r: WaiverRow) -> Waiver:
+        """The waiver a stored row grants."""
+        return cls(r.id, r.finding_key, r.rule_pattern, r.subject_pattern, r.branch, r.until, r.reason, r.approver)
+
+    @property
+    def scope(self) -> str:
+        """What it covers: the finding's key, or the pattern's parts (`rule MAT-*, branch Bath`)."""
+        if self.finding_key is not None:
+            return self.finding_key
+        parts = [f"rule {self.rule_pattern}"] if self.rule_pattern != "*" else []
+        parts += [f"subject {self.subject_pattern}"] if self.subject_pattern != "*" else []
+        parts += [f"branch {self.branch}"] if self.branch is not None else []
+        return ", ".join(parts) or "every finding"
+
     def describe(self) -> str:
         """One line for events and listings."""
-        if self.finding_key is not None:
-            scope = f"finding {self.finding_key}"
-        else:
-            parts = [f"rule {self.rule_pattern}"] if self.rule_pattern != "*" else []
-            parts += [f"subject {self.subject_pattern}"] if self.subject_pattern != "*" else []
-            parts += [f"branch {self.branch}"] if self.branch is not None else []
-            scope = ", ".join(parts) or "every finding"
+        scope = f"finding {self.scope}" if self.finding_key is not None else self.scope
         return (
             f"waiver #{self.id} ({scope}) until {self.until.isoformat()}: {self.reason} (approved by {self.approver})"
         )
@@ -53,11 +62,7 @@ class Waiver:
 
 def load_waivers(session: Session) -> list[Waiver]:
     """Every waiver ever granted, oldest first."""
-    rows = session.execute(select(WaiverRow).order_by(WaiverRow.id)).scalars()
-    return [
-        Waiver(r.id, r.finding_key, r.rule_pattern, r.subject_pattern, r.branch, r.until, r.reason, r.approver)
-        for r in rows
-    ]
+    return [Waiver.from_row(r) for r in session.execute(select(WaiverRow).order_by(WaiverRow.id)).scalars()]
 
 
 def governing(

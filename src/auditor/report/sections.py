@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from auditor.findings.lifecycle import ACTIVE
 from auditor.findings.query import finding_dict
+from auditor.findings.waivers import Waiver
 from auditor.kpis import adherence
 from auditor.kpis.adherence import MONITORING_PROSPECTING_AREAS, combined_adherence
 from auditor.rulebook import SEVERITY_ORDER
@@ -142,25 +143,17 @@ def waivers_expiring(session: Session, today: date, days: int = WAIVER_HORIZON_D
         .where(WaiverRow.until >= today, WaiverRow.until <= today + timedelta(days=days))
         .order_by(WaiverRow.until, WaiverRow.id)
     ).scalars()
+    waivers = map(Waiver.from_row, rows)
     return [
         {
             "id": w.id,
             "until": w.until.isoformat(),
             "days_left": (w.until - today).days,
-            "scope": w.finding_key
-            or ", ".join(
-                part
-                for part in (
-                    f"rule {w.rule_pattern}" if w.rule_pattern != "*" else "",
-                    f"subject {w.subject_pattern}" if w.subject_pattern != "*" else "",
-                    f"branch {w.branch}" if w.branch else "",
-                )
-                if part
-            ),
+            "scope": w.scope,
             "reason": w.reason,
             "approver": w.approver,
         }
-        for w in rows
+        for w in waivers
     ]
 
 
