@@ -60,11 +60,9 @@ def _shops(scores: dict[str, int]) -> dict[str, tuple[str, int]]:
     return {shop: (people[shop], score) for shop, score in scores.items()}
 
 
-@pytest.fixture
-def org(db_url: str, tmp_path: Path) -> Engine:
+def seed_org(engine: Engine, tmp_path: Path, people: str = PEOPLE) -> None:
     """Three people in two branches; MS1 (P1) and MS3 (P3) score below 70; kit request R1 never delivered."""
-    engine = open_database(db_url)
-    load(engine, tmp_path / "base", "person.csv", PEOPLE)
+    load(engine, tmp_path / "base", "person.csv", people)
     shops(engine, tmp_path, "base", MS1=60, MS2=90, MS3=50)
     load(
         engine,
@@ -72,6 +70,13 @@ def org(db_url: str, tmp_path: Path) -> Engine:
         "material_request.csv",
         "id,category,item,requested_by,requested_at,quantity\nR1,sales_kit,starter kit,P1,2026-01-05T10:00:00,1\n",
     )
+
+
+@pytest.fixture
+def org(db_url: str, tmp_path: Path) -> Engine:
+    """The organisation of `seed_org`, loaded and not yet swept."""
+    engine = open_database(db_url)
+    seed_org(engine, tmp_path)
     yield engine
     engine.dispose()
 

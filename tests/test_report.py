@@ -9,13 +9,15 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from auditor.findings.triage import apply_action
-from auditor.kpis import compute_kpis
+from auditor.kpis import KpiSettings, compute_kpis, kpi_settings
 from auditor.report import ReportOptions, report_data, write_report
 from auditor.store import open_database
+from auditor.store.models import Sweep
 
-from .test_finding_history import MS1, MS3, PEOPLE, R1, load, shops, sweep
+from .test_finding_history import MS1, MS3, PEOPLE, POLICY, R1, SWEPT, seed_org, shops, sweep
 
 TODAY = date(2026, 3, 1)
 EVIL = "<script>alert(1)</script>"
@@ -25,14 +27,7 @@ EVIL = "<script>alert(1)</script>"
 def history(db_url: str, tmp_path: Path) -> Engine:
     """Sweep 1 (January); R1 waived; MS1 corrected and MS4 added; sweep 2 (February)."""
     engine = open_database(db_url)
-    load(engine, tmp_path / "base", "person.csv", PEOPLE.replace("Max Roe", EVIL))
-    shops(engine, tmp_path, "base", MS1=60, MS2=90, MS3=50)
-    load(
-        engine,
-        tmp_path / "base",
-        "material_request.csv",
-        "id,category,item,requested_by,requested_at,quantity\nR1,sales_kit,starter kit,P1,2026-01-05T10:00:00,1\n",
-    )
+    seed_org(engine, tmp_path, PEOPLE.replace("Max Roe", EVIL))
     sweep(engine, date(2026, 1, 31))
     apply_action(
         engine, [R1], "waive", actor="a", today=TODAY, reason=f"strike {EVIL}", approver="hos", until=date(2026, 3, 11)
@@ -129,13 +124,6 @@ def test_false_positives_are_not_counted_as_deviations(history: Engine) -> None:
 
 
 def test_the_sweeps_stored_kpis_are_reused_until_facts_or_targets_change(history: Engine, tmp_path: Path) -> None:
-    from sqlalchemy.orm import Session
-
-    from auditor.kpis import KpiSettings, kpi_settings
-    from auditor.store.models import Sweep
-
-    from .test_finding_history import POLICY, SWEPT
-
     with Session(history) as session:
         stored = session.get_one(Sweep, 2).kpis
     stored["headline"]["mystery_score"] = -1.0  # mark the stored copy, to see which one the report shows
