@@ -104,6 +104,11 @@ def check_waiver(reason: str, approver: str, until: date | None, today: date) ->
     return until
 
 
+def overdue(status: str, due_on: date | None, today: date) -> bool:
+    """Still needs work and its due day has passed (the due day itself is not overdue)."""
+    return status in ACTIVE and due_on is not None and due_on < today
+
+
 def waiver_active(until: date | None, today: date) -> bool:
     """A waiver covers its expiry day (inclusive, in the organisation's time zone)."""
     return until is not None and today <= until

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from auditor.findings.lifecycle import ACTIVE
+from auditor.findings.lifecycle import overdue
 from auditor.findings.state import FindingState, current_states, latest_rows
 from auditor.rulebook import SEVERITY_ORDER
 from auditor.store.models import EngineError, FactRow, FindingRow, RuleCheck, Sweep
@@ -157,7 +157,7 @@ def with_state(
         status=status,
         owner=(state.owner if state and state.owner else row.owner),
         due_on=due_on.isoformat() if due_on else None,
-        overdue=bool(status in ACTIVE and due_on is not None and due_on < today),
+        overdue=overdue(status, due_on, today),
         first_seen_sweep=first,
         first_seen=_iso(as_of.get(first)),
         last_seen_sweep=row.sweep_id,

@@ -29,19 +29,11 @@ class FindingState:
     def active(self) -> bool:
         return self.status in ACTIVE
 
-    def overdue(self, today: date) -> bool:
-        """Still needs work and its due date has passed (the due day itself is not overdue)."""
-        return self.active and self.due_on is not None and self.due_on < today
 
-
-def fold(state: FindingState | None, key: str, event: FindingEvent) -> FindingState:
-    """Apply one event to a state (None before the first event)."""
-    return _apply(state, key, event.sweep_id, event.to_status, event.details)
-
-
-def _apply(
+def fold(
     state: FindingState | None, key: str, sweep_id: int | None, to_status: str, details: dict[str, Any] | None
 ) -> FindingState:
+    """Apply one event (its sweep, new status and details) to a state (None before the first event)."""
     if state is None:
         state = FindingState(key, to_status, first_sweep=sweep_id)  # type: ignore[arg-type]
     state.status = to_status  # type: ignore[assignment]
@@ -72,7 +64,7 @@ def current_states(
     for key, event_sweep, to_status, details in session.execute(query):
         if wanted is not None and key not in wanted:
             continue
-        states[key] = _apply(states.get(key), key, event_sweep, to_status, details)
+        states[key] = fold(states.get(key), key, event_sweep, to_status, details)
     return states
 
 
