@@ -111,10 +111,12 @@ def run_sweep(
             evaluation = evaluate(rules, facts, window, jobs=jobs)
             settings = kpi_settings(rules, policy)
             basis = kpi_basis(engine, settings.fingerprint())  # before computing: a load meanwhile invalidates it
-            kpis = compute_kpis(engine, sweep_id, checks=_checks(rules, evaluation), **settings.as_kwargs())
+            checks = _checks(rules, evaluation)
+            kpis = compute_kpis(engine, sweep_id, checks=checks, **settings.as_kwargs())
             kpis["basis"] = basis
             with Session(engine) as session, session.begin():
                 sweep = session.get_one(Sweep, sweep_id)
+                session.execute(insert(RuleCheck), [{**check, "sweep_id": sweep_id} for check in checks])
                 rows, errors, produced = _store(session, sweep, rules, evaluation, facts, roster)
                 _store_cadence(session, sweep_id, rules, evaluation, roster)
                 sweep.kpis = kpis
@@ -164,7 +166,7 @@ def load_payloads(session: Session, kind: str) -> list[dict[str, Any]]:
 
 
 def _checks(rules: list[Rule], evaluation: Evaluation) -> list[dict[str, Any]]:
-    """Per-rule check counts as `sweep_checks` returns them once stored."""
+    """Per-rule check counts: stored as the sweep's rule checks, and as `sweep_checks` returns them."""
     return [
         {
             "rule_id": rule.id,
@@ -228,7 +230,7 @@ def _store(
     facts: list[EngineFact],
     roster: Roster,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[Produced]]:
-    """Per-rule check counts and engine errors (stored), and the findings ready for tracking."""
+    """Per-rule summary rows and engine errors (stored), and the findings ready for tracking."""
     values = {fact.row_id: fact.values for fact in facts}
     rows: list[dict[str, Any]] = []
     produced: list[Produced] = []
@@ -249,15 +251,6 @@ def _store(
                     roster.resolve(finding.subject, evidence),
                 )
             )
-        session.add(
-            RuleCheck(
-                sweep_id=sweep.id,
-                rule_id=rule.id,
-                area=rule.area,
-                checked=len(outcome.checked),
-                violations=len(outcome.findings),
-            )
-        )
         rows.append(
             {
                 "rule_id": rule.id,
