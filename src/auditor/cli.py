@@ -13,15 +13,22 @@ from sqlalchemy.orm import Session
 from auditor import __version__
 from auditor.cli_db import db
 from auditor.cli_findings import actor_option, findings, sweeps
+from auditor.cli_ops import ops_commands
 from auditor.cli_options import (
     Busy,
+    config_option,
     console,
     db_option,
     err_console,
+    fail_on_option,
     load_rules,
+    period_option,
     policy_option,
+    print_appeared,
     read_rules,
+    reports_option,
     rules_option,
+    sweep_days,
 )
 from auditor.config import DEFAULT_REPORTS, default_rules_path
 from auditor.engine.evaluate import default_jobs
@@ -31,7 +38,8 @@ from auditor.store import database_url, open_database
 
 @click.group()
 @click.version_option(__version__, prog_name="auditor")
-def main() -> None:
+@config_option
+def main(config: Path | None) -> None:
     """Audit a sales organisation's activity facts against declarative process rules."""
 
 
@@ -136,12 +144,13 @@ def rejects_list(batch_id: int | None, source: str | None, fmt: str, db_url: str
 @click.option(
     "--as-of",
     "as_of",
-    required=True,
     type=click.DateTime(["%Y-%m-%d"]),
-    help="Judge the data as of the end of this day.",
+    help="Judge the data as of the end of this day (required unless --period is given).",
 )
 @click.option("--since", type=click.DateTime(["%Y-%m-%d"]), help="First day judged (default: the earliest fact).")
+@period_option
 @click.option("--jobs", type=int, default=None, help="Worker processes (default: number of cores).")
+@fail_on_option
 @rules_option
 @policy_option
 @db_option
@@ -149,7 +158,9 @@ def rejects_list(batch_id: int | None, source: str | None, fmt: str, db_url: str
 def sweep(
     as_of: Any,
     since: Any,
+    period: str | None,
     jobs: int | None,
+    fail_on: str | None,
     rules_paths: tuple[Path, ...],
     policy: Path | None,
     db_url: str | None,
@@ -160,18 +171,24 @@ def sweep(
     Findings are new, recurring, reopened or suppressed (waived, false
     positive); open findings a rule judged again and did not find are resolved.
     One sweep at a time per database: a second one is refused (exit 75).
+
+    Exit status: 0 done; 1 findings at or above --fail-on appeared (new or
+    reopened); 2 usage or input error, nothing swept; 3 engine errors (wins
+    over 1); 75 another sweep is running.
     """
     from auditor.engine.sweep import run_sweep
+    from auditor.ops.exit_status import appeared, exit_status
     from auditor.store.lock import DatabaseBusyError
 
     book = load_rules(rules_paths, policy)
+    day, first = sweep_days(period, as_of, since, book.policy)
     engine = open_database(db_url)
     try:
         summary = run_sweep(
             engine,
             book.rules,
-            as_of.date(),
-            since.date() if since else None,
+            day,
+            first,
             jobs=default_jobs() if jobs is None else jobs,
             rules_digest=book.digest,
             policy=book.policy,
@@ -180,8 +197,11 @@ def sweep(
     except DatabaseBusyError as exc:
         raise Busy(str(exc)) from None
     _print_sweep(summary)
-    if summary.errors:
-        sys.exit(3)
+    found = appeared(engine, summary.sweep_id, fail_on) if fail_on else []
+    print_appeared(found, fail_on)
+    status = exit_status(engine_errors=bool(summary.errors), findings_appeared=bool(found))
+    if status:
+        sys.exit(status)
 
 
 def _print_sweep(summary: Any) -> None:
@@ -211,15 +231,15 @@ def _print_sweep(summary: Any) -> None:
 main.add_command(findings)
 main.add_command(sweeps)
 main.add_command(db)
+for _command in ops_commands:
+    main.add_command(_command)
 
 # ---------------------------------------------------------------- report
 
 
 @main.command()
 @click.option("--sweep", "sweep_id", type=int, help="Sweep id (default: the latest).")
-@click.option(
-    "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_REPORTS, show_default=True
-)
+@reports_option
 @click.option(
     "--format",
     "fmt",

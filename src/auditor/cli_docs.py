@@ -17,11 +17,21 @@ a test fails when this page and the code disagree.
 | status | meaning |
 |---|---|
 | 0 | done |
-| 1 | a check failed: `rules check` / `rules test` found problems |
-| 2 | usage or input error: a bad option, an unreadable or refused file, rule or policy problems, |
-|   | a triage action the lifecycle refuses (nothing changed) |
-| 3 | the sweep finished but some partitions could not be evaluated (engine errors are stored and shown in the report) |
+| 1 | a check failed: `rules check` / `rules test` found problems; or `sweep` / `run` with `--fail-on SEVERITY`: |
+|   | findings of that severity or worse appeared (new, or reopened: found again after being resolved or after |
+|   | their waiver lapsed; recurring findings do not count) |
+| 2 | usage or input error: a bad option (e.g. `--period` with `--as-of`), an unreadable or refused file, rule, |
+|   | policy or auditor.toml problems (a password in it), a period not over yet, a triage action the lifecycle |
+|   | refuses, `init` over existing files (nothing changed) |
+| 3 | the sweep finished but some partitions could not be evaluated (engine errors are stored and shown in the |
+|   | report; `run` still writes the report and sends the digests) |
+| 4 | `run` / `digest`: the sweep and report are done but some owner digests could not be sent |
+|   | (`auditor digest --sweep N` sends them again) |
 | 75 | another sweep is running on this database; try again later (nothing changed) |
+
+When several apply to `sweep` or `run`, the first of 3, 4, 1 wins. Settings come from the command line,
+then the environment, then `auditor.toml` (`--config FILE`, `$AUDITOR_CONFIG` or the working directory),
+then the defaults; see [operations.md](operations.md).
 """
 
 
