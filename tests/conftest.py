@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, text
 
 from auditor.store.models import Base
 
-pytest_plugins = ["tests.browser"]  # page, page_log, screenshot: a headless Chromium (real-browser tests)
+pytest_plugins = ["tests.browser", "tests.smtp"]  # a headless Chromium (page, page_log, screenshot); smtp_server
 
 ROOT = Path(__file__).resolve().parents[1]
 RULES = ROOT / "rules"

@@ -87,10 +87,12 @@ def compose(digest: Digest, sweep: SweepInfo, settings: Settings, report: Path |
     message["X-Auditor-Owner"] = digest.owner
     message.set_content(_body(digest, sweep, settings, report))
     if report is not None and settings.digest.attach_report and report.is_file():
-        kind = (mimetypes.guess_type(report.name)[0] or "application/octet-stream").split("/")
-        message.add_attachment(
-            report.read_bytes(), maintype=kind[0], subtype=kind[1], filename=f"audit-sweep-{sweep.id}-{report.name}"
-        )
+        maintype, subtype = (mimetypes.guess_type(report.name)[0] or "application/octet-stream").split("/")
+        name = f"audit-sweep-{sweep.id}-{report.name}"
+        if maintype == "text":  # the report is UTF-8 text: say so, or mail readers guess
+            message.add_attachment(report.read_text(encoding="utf-8"), subtype=subtype, filename=name)
+        else:
+            message.add_attachment(report.read_bytes(), maintype=maintype, subtype=subtype, filename=name)
     return message
 
 
