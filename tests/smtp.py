@@ -72,7 +72,7 @@ def smtp_server() -> Iterator[SmtpServer]:
         ok = ok and data.password.decode() == server.password
         if ok:
             server.logins.append(mechanism)
-        return AuthResult(success=ok)
+        return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers 535 on failure
 
     controller = Controller(
         _Handler(server),
