@@ -193,8 +193,9 @@ def _print_digests(run: DigestRun) -> None:
     delivery = run.delivery
     if run.error:
         err_console.print(f"[red]digests not sent:[/red] {run.error}", highlight=False)
-    if delivery.written:
-        click.echo(f"Digests: {len(delivery.written)} written (dry run, nothing sent) to {delivery.written[0].parent}")
+    if run.dry_run:
+        where = f" to {delivery.written[0].parent}" if delivery.written else ""
+        click.echo(f"Digests: {len(delivery.written)} written (dry run, nothing sent){where}")
     elif not run.error:
         click.echo(f"Digests: {len(delivery.sent)} sent" + (f" ({', '.join(delivery.sent)})" if delivery.sent else ""))
     for owner, reason in delivery.failed.items():

@@ -37,6 +37,7 @@ class DigestRun:
     digests: list[Digest]
     delivery: Delivery
     error: str | None = None  # the SMTP server could not be used at all
+    dry_run: bool = False
 
     @property
     def unaddressed(self) -> list[Digest]:
@@ -94,7 +95,7 @@ def deliver_digests(
     sender = settings.digest.sender or DRY_RUN_SENDER
     messages = [compose(d, info, settings, report, sender) for d in digests if d.address is not None]
     if dry_run:
-        return DigestRun(digests, write_messages(messages, outbox, prefix=f"sweep-{sweep_id}-"))
+        return DigestRun(digests, write_messages(messages, outbox, prefix=f"sweep-{sweep_id}-"), dry_run=True)
     try:
         return DigestRun(digests, send_messages(messages, settings.smtp))
     except MailError as exc:
