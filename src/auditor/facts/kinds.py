@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from auditor.facts.base import Day, FactModel, Instant
 
@@ -338,3 +338,9 @@ class Activity(FactModel):
     lifecycle: str | None = None
     resource: str | None = None
     attributes: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("attributes")
+    @classmethod
+    def _sorted(cls, value: dict[str, Any]) -> dict[str, Any]:
+        """Attributes in name order, so the same event hashes the same whatever the column order."""
+        return dict(sorted(value.items()))

@@ -1,4 +1,4 @@
-"""Ingest: read CSV/JSONL, validate into facts, store versioned facts, quarantine bad rows."""
+"""Ingest: read CSV/JSONL/XES, map and validate into facts, store versioned facts in bulk, quarantine bad rows."""
 
 from auditor.ingest.loader import DEFAULT_MAX_REJECT_RATE, IngestResult, RejectRateError, ingest_file, ingest_rows
 from auditor.ingest.readers import SourceError, read_rows

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import hashlib
-import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from pydantic import ValidationError
-from sqlalchemy import select, update
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
-from auditor.facts import FactModel, UnknownKindError, model_for
-from auditor.ingest.readers import RawRow, read_rows
-from auditor.store.models import FactRow, IngestBatch, Reject
+from auditor.ingest.blocks import Block, Oversized
+from auditor.ingest.conversion import Converter, KindConverter, content_hash, validate_row
+from auditor.ingest.pipeline import PartResult, ReadSpec, convert_rows, default_jobs, record_parts, run_parts
+from auditor.ingest.readers import RawRow, SourceError, TextFormat, file_format, kind_from_path, text_blocks
+from auditor.ingest.staging import Stager
+from auditor.store.models import IngestBatch, Reject
 
 DEFAULT_MAX_REJECT_RATE = 0.10
 """A batch with a larger share of rejected rows is refused as a whole."""
@@ -39,9 +40,16 @@ class RejectedRow:
     raw: str = ""
 
 
+SHOWN_REJECTS = 100
+"""Rejected rows kept in the result for display; all of them are in the rejects table."""
+
+Progress = Callable[[int], None]
+"""Called with the number of bytes (or, for XES, records) just processed."""
+
+
 @dataclass
 class IngestResult:
-    """Counts of one loaded file."""
+    """Counts of one file: records read; facts loaded, unchanged, updated; records rejected."""
 
     source: str
     batch_id: int
@@ -49,51 +57,9 @@ class IngestResult:
     loaded: int = 0
     unchanged: int = 0
     updated: int = 0
+    rejected: int = 0
+    status: str = "loaded"
     rejects: list[RejectedRow] = field(default_factory=list)
-
-    @property
-    def rejected(self) -> int:
-        return len(self.rejects)
-
-
-def describe_validation_error(exc: ValidationError) -> str:
-    """One line per problem: `field 'at': Input should be a valid datetime (got '2026-13-01')`."""
-    parts = []
-    for err in exc.errors(include_url=False):
-        loc = ".".join(str(p) for p in err["loc"] if p != "kind") or "row"
-        message = err["msg"]
-        if err["type"] == "missing":
-            message = "required field is missing"
-        elif err["type"] == "extra_forbidden":
-            message = "unknown field"
-        text = f"field '{loc}': {message}" if loc != "row" else message
-        if err["type"] not in ("missing", "extra_forbidden") and "input" in err:
-            text += f" (got {err['input']!r})"
-        parts.append(text)
-    return "; ".join(parts)
-
-
-def validate_row(row: RawRow) -> FactModel:
-    """Turn a raw row into a fact; raises ValueError with a readable reason."""
-    if row.error:
-        raise ValueError(row.error)
-    kind = row.data.get("kind")
-    if not isinstance(kind, str):
-        raise ValueError("field 'kind': missing or not a string")
-    try:
-        model = model_for(kind)
-    except UnknownKindError as exc:
-        raise ValueError(f"field 'kind': {exc}") from None
-    try:
-        return model.model_validate(row.data)
-    except ValidationError as exc:
-        raise ValueError(describe_validation_error(exc)) from None
-
-
-def content_hash(fact: FactModel) -> str:
-    """A stable digest of a fact's content."""
-    payload = json.dumps(fact.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(payload.encode()).hexdigest()
 
 
 def file_sha256(path: Path) -> str:
@@ -105,138 +71,155 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-class _CurrentIndex:
-    """Current (row id, hash, version) per natural id, loaded lazily per kind."""
 
-    def __init__(self, session: Session) -> None:
-        self._session = session
-        self._by_kind: dict[str, dict[str, tuple[int | FactRow, str, int]]] = {}
 
-    def for_kind(self, kind: str) -> dict[str, tuple[int | FactRow, str, int]]:
-        if kind not in self._by_kind:
-            rows = self._session.execute(
-                select(FactRow.natural_id, FactRow.id, FactRow.content_hash, FactRow.version).where(
-                    FactRow.kind == kind, FactRow.current.is_(True)
-                )
+def ingest_file(
+    session: Session,
+    path: Path,
+    kind: str | None = None,
+    max_reject_rate: float = DEFAULT_MAX_REJECT_RATE,
+    convert: Converter | None = None,
+    text_format: TextFormat | None = None,
+    jobs: int | None = None,
+    progress: Progress | None = None,
+) -> IngestResult:
+    """Load one CSV, JSONL or XES file as one all-or-nothing batch and commit it.
+
+    `convert` (a mapping) turns its records into facts, else each record is a
+    fact of `kind` (default: the file name's kind; JSONL records may name
+    their own). Large files are validated in `jobs` worker processes. When
+    more than `max_reject_rate` (a share, 0.10 = 10 %) of its records are
+    rejected, nothing is loaded: the batch is stored as `refused` with every
+    rejected record, and RejectRateError says so. A file that cannot be read
+    at all (SourceError) is stored as a refused batch with the reason.
+    """
+    sha = file_sha256(path)
+    source = str(path)
+    try:
+        spec, parts = _file_parts(path, kind, convert, text_format)
+        results = run_parts(spec, parts, default_jobs() if jobs is None else jobs)
+        result, stager = _load(session, results, source, sha, kind, progress)
+    except SourceError as exc:
+        session.rollback()
+        _record_unreadable(session, source, sha, kind, exc)
+        session.commit()
+        raise
+    except BaseException:
+        session.rollback()
+        raise
+    try:
+        if result.read and result.rejected / result.read > max_reject_rate:
+            stager.undo()
+            _refuse(session, result)
+            session.commit()
+            share = 100 * result.rejected / result.read
+            raise RejectRateError(
+                f"{path}: {result.rejected} of {result.read} rows ({share:.1f} %) were rejected, more than the "
+                f"limit of {100 * max_reject_rate:g} %; nothing was loaded (batch {result.batch_id}, refused). "
+                f"See `auditor rejects list --batch {result.batch_id}`; fix the file, or raise --max-reject-rate.",
+                result,
             )
-            self._by_kind[kind] = {nid: (rid, h, v) for nid, rid, h, v in rows}
-        return self._by_kind[kind]
+        stager.drop()
+        session.commit()
+    except RejectRateError:
+        raise
+    except BaseException:
+        session.rollback()
+        raise
+    return result
 
 
 def ingest_rows(
     session: Session, rows: Iterable[RawRow], source: str, sha256: str, kind: str | None = None
 ) -> IngestResult:
-    """Load rows as one batch in the caller's transaction; the caller commits."""
-    batch = IngestBatch(source=source, sha256=sha256, kind=kind, started_at=datetime.now())
+    """Load records already read as one batch in the caller's transaction; the caller commits."""
+    results = (convert_rows(part, KindConverter(kind)) for part in record_parts(rows))
+    result, stager = _load(session, results, source, sha256, kind, None)
+    stager.drop()
+    return result
+
+
+def _file_parts(
+    path: Path, kind: str | None, convert: Converter | None, text_format: TextFormat | None
+) -> tuple[ReadSpec, Iterator[Block | Oversized | list[RawRow]]]:
+    """How to convert the file's records, and its parts: blocks of text, or lists of XES records."""
+    fmt = text_format.fmt if text_format else file_format(path)
+    if convert is None:
+        kind = kind or (kind_from_path(path) if fmt == "csv" else "activity" if fmt == "xes" else None)
+        if kind is None and fmt == "csv":
+            raise SourceError(
+                f"{path}: cannot tell the fact kind; name the file after the kind "
+                f"(e.g. coaching_session.csv), pass --kind, or give a --mapping"
+            )
+        convert = KindConverter(kind)
+    if fmt == "xes":
+        from auditor.ingest.xes import read_xes
+
+        return ReadSpec(str(path), TextFormat("xes"), convert), record_parts(read_xes(path))
+    described, blocks = text_blocks(path, text_format or TextFormat(fmt))
+    return ReadSpec(str(path), described, convert), blocks
+
+
+def _load(
+    session: Session,
+    results: Iterable[PartResult],
+    source: str,
+    sha: str,
+    kind: str | None,
+    progress: Progress | None,
+) -> tuple[IngestResult, Stager]:
+    """Merge every part's facts and store its rejects; the batch row gets the counts."""
+    batch = IngestBatch(source=source, sha256=sha, kind=kind, started_at=datetime.now())
     session.add(batch)
     session.flush()
+    stager = Stager(session, batch.id)
     result = IngestResult(source=source, batch_id=batch.id)
-    index = _CurrentIndex(session)
-    for row in rows:
-        result.read += 1
-        try:
-            fact = validate_row(row)
-        except ValueError as exc:
-            result.rejects.append(RejectedRow(row.source, row.line, str(exc), row.raw))
-            session.add(Reject(batch_id=batch.id, source=row.source, line=row.line, raw=row.raw, reason=str(exc)))
-            continue
-        _store_fact(session, index.for_kind(fact.kind), fact, batch.id, result)
+    for part in results:
+        result.read += part.read
+        counts = stager.merge(part.staged)
+        result.loaded += counts.loaded
+        result.updated += counts.updated
+        result.unchanged += counts.unchanged
+        if part.rejects:
+            session.execute(
+                insert(Reject),
+                [
+                    {"batch_id": batch.id, "source": source, "line": line, "raw": raw, "reason": reason}
+                    for line, raw, reason in part.rejects
+                ],
+            )
+            room = SHOWN_REJECTS - len(result.rejects)
+            result.rejects.extend(RejectedRow(source, line, why, raw) for line, raw, why in part.rejects[:room])
+            result.rejected += len(part.rejects)
+        if progress:
+            progress(part.size or part.read)
     batch.rows_read = result.read
     batch.loaded = result.loaded
     batch.unchanged = result.unchanged
     batch.updated = result.updated
     batch.rejected = result.rejected
     batch.finished_at = datetime.now()
-    return result
+    return result, stager
 
 
-def _store_fact(
-    session: Session,
-    current: dict[str, tuple[int | FactRow, str, int]],
-    fact: FactModel,
-    batch_id: int,
-    result: IngestResult,
-) -> None:
-    natural_id = fact.natural_id()
-    digest = content_hash(fact)
-    previous = current.get(natural_id)
-    if previous is not None and previous[1] == digest:
-        result.unchanged += 1
-        return
-    version = 1
-    if previous is not None:
-        earlier = previous[0]
-        if isinstance(earlier, FactRow):  # loaded earlier in this same batch
-            earlier.current = False
-        else:
-            session.execute(update(FactRow).where(FactRow.id == earlier).values(current=False))
-        version = previous[2] + 1
-        result.updated += 1
-    else:
-        result.loaded += 1
-    row = FactRow(
-        kind=fact.kind,
-        natural_id=natural_id,
-        version=version,
-        current=True,
-        occurred_at=fact.occurred_at(),
-        content_hash=digest,
-        payload=fact.model_dump(mode="json"),
-        batch_id=batch_id,
-    )
-    session.add(row)
-    current[natural_id] = (row, digest, version)
+def _refuse(session: Session, result: IngestResult) -> None:
+    """Mark the batch refused: its facts are taken back, its rejects stay."""
+    batch = session.get(IngestBatch, result.batch_id)
+    assert batch is not None
+    batch.status = result.status = "refused"
+    batch.loaded = batch.unchanged = batch.updated = 0
+    result.loaded = result.unchanged = result.updated = 0
 
 
-def ingest_file(
-    session: Session, path: Path, kind: str | None = None, max_reject_rate: float = DEFAULT_MAX_REJECT_RATE
-) -> IngestResult:
-    """Load one CSV or JSONL file as one all-or-nothing batch.
-
-    When more than `max_reject_rate` (a share, 0.10 = 10 %) of its rows are
-    rejected, nothing is loaded: the batch is stored as `refused` with every
-    rejected row, and RejectRateError says so.
-    """
-    sha = file_sha256(path)
-    try:
-        result = ingest_rows(session, read_rows(path, kind), str(path), sha, kind)
-        if result.read and result.rejected / result.read > max_reject_rate:
-            session.rollback()
-            batch_id = _record_refused(session, result, sha, kind)
-            session.commit()
-            share = 100 * result.rejected / result.read
-            raise RejectRateError(
-                f"{path}: {result.rejected} of {result.read} rows ({share:.1f} %) were rejected, more than the "
-                f"limit of {100 * max_reject_rate:g} %; nothing was loaded (batch {batch_id}, refused). "
-                f"See `auditor rejects list --batch {batch_id}`; fix the file, or raise --max-reject-rate.",
-                result,
-            )
-    except RejectRateError:
-        raise
-    except BaseException:
-        session.rollback()
-        raise
-    session.commit()
-    return result
-
-
-def _record_refused(session: Session, result: IngestResult, sha: str, kind: str | None) -> int:
-    """A refused batch with its rejected rows (and nothing else), so no bad row goes unaccounted for."""
+def _record_unreadable(session: Session, source: str, sha: str, kind: str | None, exc: SourceError) -> None:
+    """A refused batch whose one reject says why the file could not be read."""
     now = datetime.now()
     batch = IngestBatch(
-        source=result.source,
-        sha256=sha,
-        kind=kind,
-        started_at=now,
-        finished_at=now,
-        rows_read=result.read,
-        rejected=result.rejected,
-        status="refused",
+        source=source, sha256=sha, kind=kind, started_at=now, finished_at=now, rejected=1, status="refused"
     )
     session.add(batch)
     session.flush()
-    for r in result.rejects:
-        session.add(Reject(batch_id=batch.id, source=r.source, line=r.line, raw=r.raw, reason=r.reason))
-    result.batch_id = batch.id
-    result.loaded = result.unchanged = result.updated = 0
-    return batch.id
+    session.add(Reject(batch_id=batch.id, source=source, line=exc.line, raw="", reason=str(exc)))
+
+
+__all__ = ["content_hash", "file_sha256", "ingest_file", "ingest_rows", "validate_row"]

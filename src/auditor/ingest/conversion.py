@@ -1,0 +1,115 @@
+"""From a read record to validated facts, and from a fact to the row that is stored.
+
+A converter turns a record's fields into one or more fact dictionaries: the
+plain one adds the fact kind (CSV named after its kind, `--kind`, or a JSONL
+record's own `kind`); a mapping file (`mapping.py`) renames, maps values,
+parses dates and may make several facts from one row. A record is all or
+nothing: when one of its facts is invalid, none of them is stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from pydantic import ValidationError
+
+from auditor.facts import FactModel, UnknownKindError, model_for
+from auditor.ingest.readers import RawRow
+
+StagedFact = tuple[str, str, str, str, str, int]
+"""What is stored of a fact: kind, natural id, content hash, occurred at (storage text), payload JSON, line."""
+
+
+class Converter(Protocol):
+    """Turns a record's fields into fact dictionaries (each with its `kind`); raises ValueError."""
+
+    def __call__(self, data: dict[str, Any]) -> list[dict[str, Any]]: ...
+
+
+@dataclass(frozen=True)
+class KindConverter:
+    """The record is one fact; `kind` (when given) is its kind unless the record names its own."""
+
+    kind: str | None = None
+
+    def __call__(self, data: dict[str, Any]) -> list[dict[str, Any]]:
+        if self.kind is None:
+            return [data]
+        return [{"kind": self.kind, **data}]
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line per problem: `field 'at': Input should be a valid datetime (got '2026-13-01')`."""
+    parts = []
+    for err in exc.errors(include_url=False):
+        loc = ".".join(str(p) for p in err["loc"] if p != "kind") or "row"
+        message = err["msg"]
+        if err["type"] == "missing":
+            message = "required field is missing"
+        elif err["type"] == "extra_forbidden":
+            message = "unknown field"
+        text = f"field '{loc}': {message}" if loc != "row" else message
+        if err["type"] not in ("missing", "extra_forbidden") and "input" in err:
+            shown = repr(err["input"])
+            text += f" (got {shown if len(shown) <= 200 else shown[:200] + '...'})"
+        parts.append(text)
+    return "; ".join(parts)
+
+
+def validate_fact(data: dict[str, Any]) -> FactModel:
+    """One fact dictionary validated into its kind's model; ValueError with a readable reason."""
+    kind = data.get("kind")
+    if not isinstance(kind, str):
+        raise ValueError("field 'kind': missing or not a string")
+    try:
+        model = model_for(kind)
+    except UnknownKindError as exc:
+        raise ValueError(f"field 'kind': {exc}") from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ValueError(describe_validation_error(exc)) from None
+
+
+def validate_row(row: RawRow, convert: Converter = KindConverter()) -> FactModel:
+    """The single fact of a record whose data names its kind; raises ValueError with a readable reason."""
+    facts = row_facts(row, convert)
+    if len(facts) != 1:
+        raise ValueError(f"the record makes {len(facts)} facts, expected one")
+    return facts[0]
+
+
+def row_facts(row: RawRow, convert: Converter) -> list[FactModel]:
+    """Every fact of one record; ValueError (naming the fact when there are several) if any is invalid."""
+    if row.error:
+        raise ValueError(row.error)
+    wanted = convert(row.data)
+    facts = []
+    for number, data in enumerate(wanted, start=1):
+        try:
+            facts.append(validate_fact(data))
+        except ValueError as exc:
+            if len(wanted) == 1:
+                raise
+            raise ValueError(f"fact {number} of {len(wanted)} ({data.get('kind')}): {exc}") from None
+    return facts
+
+
+def stored_form(fact: FactModel, line: int) -> StagedFact:
+    """The stored row of a fact; ValueError when its text cannot be stored (NUL, lone surrogates)."""
+    payload = fact.model_dump_json()
+    if "\\u0000" in payload:
+        raise ValueError("a field contains a NUL character")
+    try:
+        encoded = payload.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("a field contains an invalid character (a lone UTF-16 surrogate)") from None
+    occurred = fact.occurred_at().isoformat(" ", "microseconds")
+    return (fact.kind, fact.natural_id(), hashlib.sha256(encoded).hexdigest(), occurred, payload, line)
+
+
+def content_hash(fact: FactModel) -> str:
+    """The digest of a fact's content: sha256 of its JSON (field order of the model)."""
+    return hashlib.sha256(fact.model_dump_json().encode("utf-8")).hexdigest()

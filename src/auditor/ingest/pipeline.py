@@ -1,0 +1,111 @@
+"""Read, convert and validate a file block by block, in worker processes when it is large.
+
+Workers get blocks of bytes (or, for XES, lists of parsed records) and send
+back the stored form of the valid facts and the rejected records; results
+come back in file order, a few blocks at a time, so memory stays flat.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import chain, islice
+from typing import Any
+
+from pydantic_core import PydanticSerializationError
+
+from auditor.ingest.blocks import BLOCK_BYTES, Block, Oversized
+from auditor.ingest.conversion import Converter, StagedFact, row_facts, stored_form
+from auditor.ingest.readers import RawRow, TextFormat, parse_block, printable
+
+RECORDS_PER_JOB = 20_000
+"""Parsed records (XES) sent to a worker at a time."""
+
+
+@dataclass(frozen=True)
+class ReadSpec:
+    """What a worker needs to turn blocks of one file into facts."""
+
+    source: str
+    text_format: TextFormat
+    convert: Converter
+
+
+@dataclass
+class PartResult:
+    """The outcome of one block: records read, facts to store, rejected records (line, raw, reason)."""
+
+    read: int = 0
+    staged: list[StagedFact] = field(default_factory=list)
+    rejects: list[tuple[int, str, str]] = field(default_factory=list)
+    size: int = 0
+
+
+def convert_rows(rows: Iterable[RawRow], convert: Converter, size: int = 0) -> PartResult:
+    """Validate records into stored facts; bad records become rejects with their reason."""
+    result = PartResult(size=size)
+    staged = result.staged
+    for row in rows:
+        result.read += 1
+        try:
+            facts = row_facts(row, convert)
+            staged.extend([stored_form(fact, row.line) for fact in facts])
+        except (ValueError, PydanticSerializationError) as exc:
+            result.rejects.append((row.line, printable(row.raw), str(exc)))
+    return result
+
+
+def process_block(spec: ReadSpec, block: Block | Oversized) -> PartResult:
+    """One block of a text file, parsed and validated."""
+    size = len(block.data) if isinstance(block, Block) else block.size
+    return convert_rows(parse_block(block, spec.source, spec.text_format), spec.convert, size)
+
+
+def _process_rows(spec: ReadSpec, rows: list[RawRow]) -> PartResult:
+    return convert_rows(rows, spec.convert)
+
+
+def _job(args: tuple[ReadSpec, Any]) -> PartResult:
+    spec, part = args
+    if isinstance(part, list):
+        return _process_rows(spec, part)
+    return process_block(spec, part)
+
+
+def default_jobs() -> int:
+    """Worker processes for a large file: the cores this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def run_parts(spec: ReadSpec, parts: Iterable[Block | Oversized | list[RawRow]], jobs: int) -> Iterator[PartResult]:
+    """Results of every part in order; in `jobs` worker processes once there is more than one part."""
+    parts = iter(parts)
+    head = list(islice(parts, 2))
+    if jobs <= 1 or len(head) < 2:
+        for part in head:
+            yield _job((spec, part))
+        for part in parts:
+            yield _job((spec, part))
+        return
+    context = multiprocessing.get_context("forkserver")
+    with context.Pool(jobs) as pool:
+        pending: deque[Any] = deque()
+        for part in chain(head, parts):
+            pending.append(pool.apply_async(_job, ((spec, part),)))
+            if len(pending) >= 2 * jobs:  # a few parts in flight: memory stays flat
+                yield pending.popleft().get()
+        while pending:
+            yield pending.popleft().get()
+
+
+def record_parts(rows: Iterable[RawRow], size: int = RECORDS_PER_JOB) -> Iterator[list[RawRow]]:
+    """Parsed records in lists of `size`, for the workers."""
+    rows = iter(rows)
+    while part := list(islice(rows, size)):
+        yield part
+
+
+__all__ = ["BLOCK_BYTES", "PartResult", "ReadSpec", "convert_rows", "default_jobs", "process_block", "run_parts"]
