@@ -199,10 +199,18 @@ def test_sweep_command_fail_on_and_period(workdir: Path, db_url: str, smtp_serve
     assert critical.returncode == 0, critical.stdout + critical.stderr  # only high findings: none critical
     assert "no new or reopened finding at or above critical" in critical.stderr
     assert sweep_count(db_url) == 1 and smtp_server.received == []  # sweep sends no digests
+    engine = open_database(db_url)
+    day = (last_month().since + timedelta(days=9)).isoformat()
+    load(engine, workdir / "more", "mystery_shop.csv", SHOP_HEADER + f"MS9,P2,{day},30,true,true,true\n")
+    engine.dispose()
+    high = run_scheduled(workdir, env, "sweep", "--period", "last-month", "--fail-on", "high", "--jobs", "1")
+    assert high.returncode == 1, high.stdout + high.stderr  # the new low score is a new high finding
+    assert "2 new or reopened finding(s) at or above high" in high.stderr  # the score and the uncertified rep
+    assert "new high REP-001|MS9|" in high.stderr and "new high REP-003|P2|MS9" in high.stderr
     both = run_scheduled(workdir, env, "sweep", "--period", "last-month", "--since", "2026-01-01")
-    assert both.returncode == 2 and sweep_count(db_url) == 1
+    assert both.returncode == 2 and sweep_count(db_url) == 2
     period = last_month()
     later = [f"--as-of={period.as_of + timedelta(days=1)}", f"--since={period.since}"]
     again = run_scheduled(workdir, env, "sweep", *later, "--fail-on", "low", "--jobs", "1")
     assert again.returncode == 0, again.stdout + again.stderr  # recurring findings do not trip --fail-on
-    assert "0 new, 5 recurring" in again.stdout
+    assert " 0 new, " in again.stdout and " 0 reopened" in again.stdout

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.table import Table
@@ -22,6 +22,7 @@ from auditor.cli_options import (
     period_option,
     policy_option,
     print_appeared,
+    read_policy,
     read_rules,
     reports_option,
     rules_option,
@@ -32,6 +33,9 @@ from auditor.engine.evaluate import default_jobs
 from auditor.findings.query import NoSweepError
 from auditor.ops.scheduled_run import DigestConfigError, DigestRun
 from auditor.store import open_database
+
+if TYPE_CHECKING:
+    from auditor.ops.status import Status
 
 DAY = click.DateTime(["%Y-%m-%d"])
 dry_run_option = click.option(
@@ -159,28 +163,14 @@ def digest(
 
     Attaches <report folder>/<sweep>/index.html when it exists. Exit status 4 when some could not be sent.
     """
-    from auditor.cli_options import read_policy
-    from auditor.findings.query import get_sweep
     from auditor.ops.exit_status import DIGESTS_NOT_SENT
-    from auditor.ops.scheduled_run import deliver_digests
+    from auditor.ops.scheduled_run import resend_digests
 
     settings = settings_for()
     today = read_policy(policy).today()
-    engine = open_database(db_url)
-    from sqlalchemy.orm import Session
-
     try:
-        with Session(engine) as session:
-            sweep_id = get_sweep(session, sweep_id).id
-        report = out_dir / str(sweep_id) / "index.html"
-        result = deliver_digests(
-            engine,
-            sweep_id,
-            settings,
-            today=today,
-            report=report if report.is_file() else None,
-            dry_run=dry_run,
-            outbox=outbox or out_dir / str(sweep_id) / "digests",
+        _, result = resend_digests(
+            open_database(db_url), sweep_id, settings, today=today, reports=out_dir, dry_run=dry_run, outbox=outbox
         )
     except (NoSweepError, DigestConfigError) as exc:
         raise Refused(str(exc)) from None
@@ -226,7 +216,7 @@ def status(fmt: str, rules_paths: tuple[Path, ...], policy: Path | None, db_url:
     _print_status(result)
 
 
-def _print_status(s: Any) -> None:
+def _print_status(s: Status) -> None:
     console.print(f"Database: {s.database} at revision {s.revision or 'none'} (newest: {s.head})", highlight=False)
     rules = s.rules
     changed = rules.get("changed_since_last_sweep")

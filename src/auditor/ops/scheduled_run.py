@@ -102,6 +102,31 @@ def deliver_digests(
         return DigestRun(digests, Delivery(), str(exc))
 
 
+def resend_digests(
+    engine: Engine,
+    sweep_id: int | None,
+    settings: Settings,
+    *,
+    today: date,
+    reports: Path,
+    dry_run: bool,
+    outbox: Path | None = None,
+) -> tuple[int, DigestRun]:
+    """Deliver a sweep's digests again (latest sweep by default), attaching its report when it was written."""
+    with Session(engine) as session:
+        sweep_id = get_sweep(session, sweep_id).id
+    report = reports / str(sweep_id) / "index.html"
+    return sweep_id, deliver_digests(
+        engine,
+        sweep_id,
+        settings,
+        today=today,
+        report=report if report.is_file() else None,
+        dry_run=dry_run,
+        outbox=outbox or reports / str(sweep_id) / "digests",
+    )
+
+
 def run_scheduled(
     engine: Engine,
     book: Rulebook,

@@ -128,7 +128,6 @@ class Settings(BaseModel):
     owners: dict[str, str] = Field(default_factory=dict)
     digest: DigestSettings = Field(default_factory=DigestSettings)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
-    has_policy_keys: bool = False
 
     @property
     def base(self) -> Path:
@@ -185,7 +184,7 @@ def load_settings(path: Path | None) -> Settings:
         spec = _File.model_validate(own)
     except ValidationError as exc:
         raise SettingsError(f"{path or CONFIG_FILE}: {_problems(exc)}") from None
-    settings = Settings(source=path, has_policy_keys=bool(policy_keys), **dict(spec))
+    settings = Settings(source=path, **dict(spec))
     policy = settings.policy_path()
     if policy_keys and policy is not None and policy != path:
         keys = ", ".join(sorted(policy_keys))
