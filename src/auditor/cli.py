@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from auditor import __version__
 from auditor.cli_db import db
 from auditor.cli_findings import actor_option, findings, sweeps
+from auditor.cli_ingest import ingest, rejects
 from auditor.cli_ops import ops_commands
 from auditor.cli_options import (
     Busy,
@@ -41,100 +42,6 @@ from auditor.store import database_url, open_database
 @config_option
 def main(config: Path | None) -> None:
     """Audit a sales organisation's activity facts against declarative process rules."""
-
-
-# ---------------------------------------------------------------- ingest
-
-
-@main.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--kind", help="Fact kind of CSV files (default: from the file name, e.g. coaching_session.csv).")
-@click.option(
-    "--max-reject-rate",
-    "max_reject_rate",
-    type=click.FloatRange(0, 100),
-    default=10.0,
-    show_default=True,
-    metavar="PERCENT",
-    help="Refuse a file as a whole (load nothing of it) when more than this share of its rows is rejected.",
-)
-@db_option
-def ingest(paths: tuple[Path, ...], kind: str | None, max_reject_rate: float, db_url: str | None) -> None:
-    """Load CSV or JSONL files of facts; bad rows are rejected with file, line and reason (`auditor rejects list`).
-
-    Each file is one all-or-nothing batch; loading the same file again adds nothing. Exit status 2 when a
-    file could not be read or was refused for too many bad rows (the other files still load).
-    """
-    from auditor.ingest import RejectRateError, SourceError, ingest_file
-
-    engine = open_database(db_url)
-    table = Table(title="Ingest")
-    for name in ("file", "read", "loaded", "unchanged", "updated", "rejected", "batch"):
-        table.add_column(name, justify="left" if name == "file" else "right")
-    failed = False
-    for path in paths:
-        with Session(engine) as session:
-            try:
-                result = ingest_file(session, path, kind, max_reject_rate / 100)
-                _print_rejects(result)
-            except SourceError as exc:
-                err_console.print(f"[red]error:[/red] {exc}")
-                failed = True
-                continue
-            except RejectRateError as exc:
-                result = exc.result
-                _print_rejects(result)
-                err_console.print(f"[red]refused:[/red] {exc}", highlight=False)
-                failed = True
-        counts = (result.read, result.loaded, result.unchanged, result.updated, result.rejected, result.batch_id)
-        table.add_row(str(path), *(str(n) for n in counts))
-    console.print(table)
-    if failed:
-        sys.exit(2)
-
-
-def _print_rejects(result: Any, limit: int = 20) -> None:
-    for reject in result.rejects[:limit]:
-        err_console.print(f"[yellow]rejected[/yellow] {reject.source}:{reject.line}: {reject.reason}", highlight=False)
-    if result.rejected > limit:
-        err_console.print(
-            f"... and {result.rejected - limit} more rejected rows in {result.source} "
-            f"(`auditor rejects list --batch {result.batch_id}`)"
-        )
-
-
-@main.group()
-def rejects() -> None:
-    """Rows that ingest refused: file, line, raw content and reason."""
-
-
-@rejects.command("list")
-@click.option("--batch", "batch_id", type=int, help="Only this ingest batch (default: every batch).")
-@click.option("--source", help="Only files whose path contains this text.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
-@db_option
-def rejects_list(batch_id: int | None, source: str | None, fmt: str, db_url: str | None) -> None:
-    """List rejected rows, oldest batch first (all of them, no paging)."""
-    import csv
-    import json
-
-    from auditor.ingest.quarantine import list_rejects
-
-    rows = list_rejects(open_database(db_url), batch_id, source)
-    if fmt == "json":
-        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
-        return
-    if fmt == "csv":
-        writer = csv.DictWriter(sys.stdout, fieldnames=["batch", "batch_status", "source", "line", "reason", "raw"])
-        writer.writeheader()
-        writer.writerows(rows)
-        return
-    table = Table(title=f"{len(rows)} rejected row(s)")
-    for name in ("batch", "batch_status", "source", "line", "reason", "raw"):
-        table.add_column(name.replace("_", " "), overflow="fold")
-    for row in rows:
-        table.add_row(*(str(row[k]) for k in ("batch", "batch_status", "source", "line", "reason", "raw")))
-    console.print(table)
 
 
 # ---------------------------------------------------------------- sweep
@@ -228,6 +135,8 @@ def _print_sweep(summary: Any) -> None:
         )
 
 
+main.add_command(ingest)
+main.add_command(rejects)
 main.add_command(findings)
 main.add_command(sweeps)
 main.add_command(db)

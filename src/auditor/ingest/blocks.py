@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-BLOCK_BYTES = 4 << 20
+BLOCK_BYTES = 1 << 20
 """How much is read at a time; blocks are about this size."""
 
 MAX_RECORD_BYTES = 8 << 20

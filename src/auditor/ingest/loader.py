@@ -176,7 +176,7 @@ def _load(
     result = IngestResult(source=source, batch_id=batch.id)
     for part in results:
         result.read += part.read
-        counts = stager.merge(part.staged)
+        counts = stager.merge(part.staged, part.repeats)
         result.loaded += counts.loaded
         result.updated += counts.updated
         result.unchanged += counts.unchanged

@@ -42,12 +42,16 @@ class PartResult:
     staged: list[StagedFact] = field(default_factory=list)
     rejects: list[tuple[int, str, str]] = field(default_factory=list)
     size: int = 0
+    repeats: bool = False  # some natural id occurs more than once among `staged`
 
 
 def convert_rows(rows: Iterable[RawRow], convert: Converter, size: int = 0) -> PartResult:
     """Validate records into stored facts; bad records become rejects with their reason."""
     result = PartResult(size=size)
     staged = result.staged
+    start_part = getattr(convert, "start_part", None)
+    if start_part is not None:
+        start_part()
     for row in rows:
         result.read += 1
         try:
@@ -55,6 +59,7 @@ def convert_rows(rows: Iterable[RawRow], convert: Converter, size: int = 0) -> P
             staged.extend([stored_form(fact, row.line) for fact in facts])
         except (ValueError, PydanticSerializationError) as exc:
             result.rejects.append((row.line, printable(row.raw), str(exc)))
+    result.repeats = len({(kind, natural_id) for kind, natural_id, *_ in staged}) < len(staged)
     return result
 
 
@@ -95,7 +100,7 @@ def run_parts(spec: ReadSpec, parts: Iterable[Block | Oversized | list[RawRow]],
         pending: deque[Any] = deque()
         for part in chain(head, parts):
             pending.append(pool.apply_async(_job, ((spec, part),)))
-            if len(pending) >= 2 * jobs:  # a few parts in flight: memory stays flat
+            if len(pending) > jobs:  # a few parts in flight: memory stays flat
                 yield pending.popleft().get()
         while pending:
             yield pending.popleft().get()

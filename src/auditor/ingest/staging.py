@@ -36,6 +36,21 @@ WHERE (s.prev_hash IS NULL AND (f.id IS NULL OR f.content_hash <> s.content_hash
    OR (s.prev_hash IS NOT NULL AND s.prev_hash <> s.content_hash)
 """
 
+_CHANGES_UNIQUE = """
+INSERT INTO ingest_changes (seq, kind, natural_id, content_hash, occurred_at, payload, prev_id, base_version, is_new)
+SELECT s.seq, s.kind, s.natural_id, s.content_hash, s.occurred_at, s.payload, f.id, COALESCE(f.version, 0),
+       CASE WHEN f.id IS NULL THEN 1 ELSE 0 END
+FROM ingest_stage s
+LEFT JOIN facts f ON f.kind = s.kind AND f.natural_id = s.natural_id AND {current}
+WHERE f.id IS NULL OR f.content_hash <> s.content_hash
+"""
+
+_INSERT_UNIQUE = """
+INSERT INTO facts (kind, natural_id, version, current, occurred_at, content_hash, payload, batch_id)
+SELECT kind, natural_id, base_version + 1, true, occurred_at, content_hash, payload, :batch FROM ingest_changes
+ORDER BY kind, natural_id
+"""
+
 _RETIRE = "UPDATE facts SET current = false WHERE id IN (SELECT prev_id FROM ingest_changes WHERE prev_id IS NOT NULL)"
 
 _INSERT = """
@@ -88,22 +103,24 @@ class Stager:
         ):
             self._run(f"DROP TABLE IF EXISTS {table}")
             self._run(f"CREATE TEMPORARY TABLE {table} ({types}{extra}){suffix}")
-        self._run("CREATE INDEX ingest_stage_identity ON ingest_stage (kind, natural_id, seq)")
 
     def _run(self, sql: str, params: dict[str, Any] | None = None) -> Any:
         return self.session.execute(text(sql), params or {})
 
-    def merge(self, staged: list[StagedFact]) -> MergeCounts:
-        """Stage `staged` (in file order) and merge it into `facts`."""
+    def merge(self, staged: list[StagedFact], repeats: bool = True) -> MergeCounts:
+        """Stage `staged` (in file order) and merge it into `facts`.
+
+        `repeats=False` promises that no natural id occurs twice in `staged`: a simpler merge then does.
+        """
         if not staged:
             return MergeCounts()
         self._stage(staged)
         current = "f.current" if self.dialect == "postgresql" else "+f.current = 1"  # +: not the (current, kind) index
-        self._run(_CHANGES.format(current=current))
+        self._run((_CHANGES if repeats else _CHANGES_UNIQUE).format(current=current))
         changed, loaded = self._run("SELECT COUNT(*), COALESCE(SUM(is_new), 0) FROM ingest_changes").one()
         if changed:
             self._run(_RETIRE)
-            self._run(_INSERT, {"batch": self.batch_id})
+            self._run(_INSERT if repeats else _INSERT_UNIQUE, {"batch": self.batch_id})
         self._run("DELETE FROM ingest_stage")
         self._run("DELETE FROM ingest_changes")
         return MergeCounts(loaded=int(loaded), updated=int(changed - loaded), unchanged=len(staged) - int(changed))

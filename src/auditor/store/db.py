@@ -44,6 +44,8 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA busy_timeout=30000")  # wait for another process's write (e.g. a first-use migration)
     cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA cache_size=-65536")  # 64 MiB of pages (default 2 MiB): bulk ingest updates big indexes
+    cursor.execute("PRAGMA temp_store=MEMORY")  # ingest's staging tables hold one block at a time
     if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
         cursor.execute("PRAGMA journal_mode=WAL")  # once per database file; it persists
     cursor.close()
