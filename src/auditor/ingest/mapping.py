@@ -18,6 +18,7 @@ See docs/mappings.md for the whole language.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -71,18 +72,6 @@ class OutputSpec(BaseModel):
     @classmethod
     def _one_column(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
-
-    @model_validator(mode="after")
-    def _known_kind_and_fields(self) -> OutputSpec:
-        model = FACT_KINDS.get(self.kind)
-        if model is None:
-            raise ValueError(f"unknown fact kind {self.kind!r} (known: {', '.join(sorted(FACT_KINDS))})")
-        unknown = sorted(set(self.fields) - set(model.model_fields) - {"kind"})
-        if unknown:
-            raise ValueError(f"{self.kind} has no field(s) {', '.join(unknown)}")
-        if self.attributes is not None and "attributes" not in model.model_fields:
-            raise ValueError(f"{self.kind} has no `attributes` field")
-        return self
 
 
 class MappingSpec(BaseModel):
@@ -219,13 +208,32 @@ def load_mapping(path: Path) -> Mapping:
     try:
         spec = MappingSpec.model_validate(_plain(data))
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors(include_url=False):
-            loc = _located(data, err["loc"])
-            where = ".".join(str(p) for p in loc)
-            problems.append(f"{path}:{_line_at(data, loc)}: {where or 'mapping'}: {err['msg']}")
-        raise MappingError("\n".join(problems)) from None
+        found = [(err["loc"], err["msg"]) for err in exc.errors(include_url=False)]
+    else:
+        found = list(_unknown_names(spec))
+    problems = []
+    for loc, message in found:
+        where = _located(data, loc)
+        problems.append(f"{path}:{_line_at(data, where)}: {'.'.join(map(str, where)) or 'mapping'}: {message}")
+    if problems:
+        raise MappingError("\n".join(problems))
     return Mapping(spec, str(path))
+
+
+def _unknown_names(spec: MappingSpec) -> Iterator[tuple[tuple[Any, ...], str]]:
+    """Fact kinds and fields the mapping names that do not exist."""
+    for number, output in enumerate(spec.facts):
+        model = FACT_KINDS.get(output.kind)
+        if model is None:
+            known = ", ".join(sorted(FACT_KINDS))
+            yield ("facts", number, "kind"), f"unknown fact kind {output.kind!r} (known: {known})"
+            continue
+        for name in output.fields:
+            if name not in model.model_fields:
+                fields = ", ".join(n for n in model.model_fields if n != "kind")
+                yield ("facts", number, "fields", name), f"{output.kind} has no field {name!r} (fields: {fields})"
+        if output.attributes is not None and "attributes" not in model.model_fields:
+            yield ("facts", number, "attributes"), f"{output.kind} has no `attributes` field"
 
 
 def _located(data: CommentedMap, loc: tuple[Any, ...]) -> tuple[Any, ...]:
