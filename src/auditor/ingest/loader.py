@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -193,6 +195,7 @@ def _load(
             result.rejected += len(part.rejects)
         if progress:
             progress(part.size or part.read)
+        _fault_pause()
     batch.rows_read = result.read
     batch.loaded = result.loaded
     batch.unchanged = result.unchanged
@@ -200,6 +203,14 @@ def _load(
     batch.rejected = result.rejected
     batch.finished_at = datetime.now()
     return result, stager
+
+
+def _fault_pause() -> None:
+    """Test hook: with AUDITOR_FAULT_INGEST_PAUSE_FILE set, write that file and wait mid-batch (to be killed)."""
+    marker = os.environ.get("AUDITOR_FAULT_INGEST_PAUSE_FILE")
+    if marker and not Path(marker).exists():
+        Path(marker).write_text(str(os.getpid()), encoding="utf-8")
+        time.sleep(600)
 
 
 def _refuse(session: Session, result: IngestResult) -> None:
