@@ -193,6 +193,15 @@ def test_dry_run_writes_eml_files_and_sends_nothing(workdir: Path, db_url: str, 
     assert "2 written (dry run, nothing sent)" in result.stdout
 
 
+def test_owners_without_address_are_listed_in_the_summary(workdir: Path, db_url: str, smtp_server: SmtpServer) -> None:
+    config = workdir / "auditor.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace('sales-operations = "ops@example.com"\n', ""))
+    result = run_scheduled(workdir, scheduled_env(db_url, smtp_server), "run", "--period", "last-month", "--jobs", "1")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no address for owner 'sales-operations': 1 new, 0 reopened, 0 overdue not sent" in result.stderr
+    assert [r.rcpt_tos for r in smtp_server.received] == [["quality@example.com"]]
+
+
 def test_sweep_command_fail_on_and_period(workdir: Path, db_url: str, smtp_server: SmtpServer) -> None:
     env = scheduled_env(db_url, smtp_server)
     critical = run_scheduled(workdir, env, "sweep", "--period", "last-month", "--fail-on", "critical", "--jobs", "1")
