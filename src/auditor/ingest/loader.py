@@ -122,6 +122,7 @@ def ingest_file(
                 result,
             )
         stager.drop()
+        _fault_pause("commit")
         session.commit()
     except RejectRateError:
         raise
@@ -195,7 +196,7 @@ def _load(
             result.rejected += len(part.rejects)
         if progress:
             progress(part.size or part.read)
-        _fault_pause()
+        _fault_pause("part")
     batch.rows_read = result.read
     batch.loaded = result.loaded
     batch.unchanged = result.unchanged
@@ -205,10 +206,14 @@ def _load(
     return result, stager
 
 
-def _fault_pause() -> None:
-    """Test hook: with AUDITOR_FAULT_INGEST_PAUSE_FILE set, write that file and wait mid-batch (to be killed)."""
+def _fault_pause(moment: str) -> None:
+    """Test hook: with AUDITOR_FAULT_INGEST_PAUSE_FILE set, write that file and wait (to be killed).
+
+    The pause comes after the first merged part, or just before the commit when AUDITOR_FAULT_INGEST_PAUSE_AT
+    is `commit`.
+    """
     marker = os.environ.get("AUDITOR_FAULT_INGEST_PAUSE_FILE")
-    if marker and not Path(marker).exists():
+    if marker and moment == os.environ.get("AUDITOR_FAULT_INGEST_PAUSE_AT", "part") and not Path(marker).exists():
         Path(marker).write_text(str(os.getpid()), encoding="utf-8")
         time.sleep(600)
 
