@@ -229,3 +229,26 @@ def test_cli_refuses_with_exit_2_and_lists_rejects(tmp_path: Path, sqlite_url: s
     assert loaded.exit_code == 0, loaded.output
     table = runner.invoke(main, ["rejects", "list", "--db", sqlite_url]).output
     assert "6 rejected row(s)" in table and "refused" in table and "loaded" in table
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_natural_id_repeated_in_a_later_part_of_a_large_file_is_merged_like_row_by_row(
+    tmp_path: Path, db_url: str, jobs: int
+) -> None:
+    """Over 1 MiB, so the file is read in several parts; its last rows repeat ids of its first part."""
+    rows = [f"O{n},contact,2026-01-02T09:00:00,P{n % 7}" for n in range(40_000)]
+    rows += ["O0,contact,2026-01-02T09:00:00,P0", "O1,contact,2026-01-02T09:00:00,P9"]  # same / new content
+    path = _write(tmp_path / "opportunity_stage.csv", HEADER + "\n".join(rows) + "\n")
+    assert path.stat().st_size > 1 << 20
+    engine = open_database(db_url)
+    with Session(engine) as session:
+        result = ingest_file(session, path, jobs=jobs)
+    assert (result.read, result.loaded, result.unchanged, result.updated) == (40_002, 40_000, 1, 1)
+    with Session(engine) as session:
+        versions = session.execute(
+            select(FactRow.version, FactRow.current, FactRow.payload["owner_id"].as_string())
+            .where(FactRow.natural_id.like("O1|%"))
+            .order_by(FactRow.version)
+        ).all()
+    assert [tuple(v) for v in versions] == [(1, False, "P1"), (2, True, "P9")]
+    assert _count(engine) == 40_001

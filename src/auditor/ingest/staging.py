@@ -88,6 +88,7 @@ class Stager:
         self.batch_id = batch_id
         self.dialect = session.get_bind().dialect.name
         self._seq = 0
+        self._fresh: dict[str, bool] = {}
         self._create()
 
     def _create(self) -> None:
@@ -110,29 +111,72 @@ class Stager:
     def merge(self, staged: list[StagedFact], repeats: bool = True) -> MergeCounts:
         """Stage `staged` (in file order) and merge it into `facts`.
 
-        `repeats=False` promises that no natural id occurs twice in `staged`: a simpler merge then does.
+        `repeats=False` promises that no natural id occurs twice in `staged`: a simpler merge then does,
+        and when no fact of these kinds was stored before this batch, the rows go straight into `facts`.
         """
         if not staged:
             return MergeCounts()
+        if not repeats and all(self._first_of_kind(kind) for kind in {row[0] for row in staged}):
+            try:
+                with self.session.begin_nested():
+                    self._insert_new(staged)
+                return MergeCounts(loaded=len(staged))
+            except self.session.get_bind().dialect.loaded_dbapi.IntegrityError:
+                pass  # a natural id this batch stored already (a later row of the file): merge it properly
         self._stage(staged)
         current = "f.current" if self.dialect == "postgresql" else "+f.current = 1"  # +: not the (current, kind) index
         self._run((_CHANGES if repeats else _CHANGES_UNIQUE).format(current=current))
-        changed, loaded = self._run("SELECT COUNT(*), COALESCE(SUM(is_new), 0) FROM ingest_changes").one()
-        if changed:
+        changed, loaded, retired = self._run(
+            "SELECT COUNT(*), COALESCE(SUM(is_new), 0), COUNT(prev_id) FROM ingest_changes"
+        ).one()
+        if retired:
             self._run(_RETIRE)
+        if changed:
             self._run(_INSERT if repeats else _INSERT_UNIQUE, {"batch": self.batch_id})
-        self._run("DELETE FROM ingest_stage")
-        self._run("DELETE FROM ingest_changes")
+        empty = "TRUNCATE {}" if self.dialect == "postgresql" else "DELETE FROM {}"
+        self._run(empty.format("ingest_stage"))
+        self._run(empty.format("ingest_changes"))
         return MergeCounts(loaded=int(loaded), updated=int(changed - loaded), unchanged=len(staged) - int(changed))
+
+    def _first_of_kind(self, kind: str) -> bool:
+        """No fact of `kind` was stored before this batch (asked once per kind and batch)."""
+        if kind not in self._fresh:
+            earlier = self._run(
+                "SELECT 1 FROM facts WHERE kind = :kind AND batch_id <> :batch LIMIT 1",
+                {"kind": kind, "batch": self.batch_id},
+            ).first()
+            self._fresh[kind] = earlier is None
+        return self._fresh[kind]
+
+    def _insert_new(self, staged: list[StagedFact]) -> None:
+        """Version 1 of facts never seen, straight into `facts` (the unique index refuses a repeated natural id)."""
+        rows = sorted(staged, key=lambda row: (row[0], row[1]))  # index order: the B-tree fills from left to right
+        dbapi = self.session.connection().connection
+        columns = "kind, natural_id, version, current, occurred_at, content_hash, payload, batch_id"
+        if self.dialect == "postgresql":
+            with dbapi.cursor() as cursor, cursor.copy(f"COPY facts ({columns}) FROM STDIN") as copy:
+                for kind, natural_id, digest, occurred, payload, _line in rows:
+                    copy.write_row((kind, natural_id, 1, True, occurred, digest, payload, self.batch_id))
+            return
+        cursor = dbapi.cursor()
+        try:
+            cursor.executemany(
+                f"INSERT INTO facts ({columns}) VALUES (?, ?, 1, 1, ?, ?, ?, {int(self.batch_id)})",
+                [(k, n, o, h, p) for k, n, h, o, p, _line in rows],
+            )
+        finally:
+            cursor.close()
 
     def _stage(self, staged: list[StagedFact]) -> None:
         start = self._seq
         self._seq += len(staged)
         dbapi = self.session.connection().connection
         if self.dialect == "postgresql":
-            with dbapi.cursor() as cursor, cursor.copy(f"COPY ingest_stage ({_COLUMNS}) FROM STDIN") as copy:
-                for seq, (kind, natural_id, digest, occurred, payload, _line) in enumerate(staged, start):
-                    copy.write_row((seq, kind, natural_id, digest, occurred, payload))
+            with dbapi.cursor() as cursor:
+                with cursor.copy(f"COPY ingest_stage ({_COLUMNS}) FROM STDIN") as copy:
+                    for seq, (kind, natural_id, digest, occurred, payload, _line) in enumerate(staged, start):
+                        copy.write_row((seq, kind, natural_id, digest, occurred, payload))
+                cursor.execute("ANALYZE ingest_stage")  # a temporary table has no statistics: plan the join well
             return
         cursor = dbapi.cursor()
         try:
