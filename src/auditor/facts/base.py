@@ -42,7 +42,9 @@ class FactModel(BaseModel):
         for name in self.natural_key:
             value = getattr(self, name)
             text = value.isoformat() if isinstance(value, (date, datetime)) else str(value)
-            parts.append(text.replace("\\", "\\\\").replace("|", "\\|"))  # keep the parts apart
+            if "|" in text or "\\" in text:  # keep the parts apart
+                text = text.replace("\\", "\\\\").replace("|", "\\|")
+            parts.append(text)
         return "|".join(parts)
 
     def occurred_at(self) -> datetime:

@@ -7,6 +7,7 @@ come back in file order, a few blocks at a time, so memory stays flat.
 
 from __future__ import annotations
 
+import atexit
 import multiprocessing
 import os
 from collections import deque
@@ -95,15 +96,40 @@ def run_parts(spec: ReadSpec, parts: Iterable[Block | Oversized | list[RawRow]],
         for part in parts:
             yield _job((spec, part))
         return
-    context = multiprocessing.get_context("forkserver")
-    with context.Pool(jobs) as pool:
-        pending: deque[Any] = deque()
+    pool = _pool(jobs)
+    pending: deque[Any] = deque()
+    try:
         for part in chain(head, parts):
             pending.append(pool.apply_async(_job, ((spec, part),)))
             if len(pending) > jobs:  # a few parts in flight: memory stays flat
                 yield pending.popleft().get()
         while pending:
             yield pending.popleft().get()
+    except BaseException:
+        _close_pool(terminate=True)  # a worker may still hold parts of an abandoned file
+        raise
+
+
+_POOLS: dict[int, Any] = {}
+
+
+def _pool(jobs: int) -> Any:
+    """Worker processes kept for the files of one command (started once: imports cost a second or so)."""
+    if jobs not in _POOLS:
+        _close_pool()
+        _POOLS[jobs] = multiprocessing.get_context("forkserver").Pool(jobs)
+    return _POOLS[jobs]
+
+
+@atexit.register
+def _close_pool(terminate: bool = False) -> None:
+    for pool in _POOLS.values():
+        if terminate:
+            pool.terminate()
+        else:
+            pool.close()
+        pool.join()
+    _POOLS.clear()
 
 
 def record_parts(rows: Iterable[RawRow], size: int = RECORDS_PER_JOB) -> Iterator[list[RawRow]]:
