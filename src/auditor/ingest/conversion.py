@@ -99,12 +99,12 @@ def row_facts(row: RawRow, convert: Converter) -> list[FactModel]:
 
 def stored_form(fact: FactModel, line: int) -> StagedFact:
     """The stored row of a fact; ValueError when its text cannot be stored (NUL, lone surrogates)."""
-    payload = fact.model_dump_json()
-    if "\\u0000" in payload:
+    encoded = fact.__pydantic_serializer__.to_json(fact)  # what model_dump_json() gives, as UTF-8 bytes
+    if b"\\u0000" in encoded:
         raise ValueError("a field contains a NUL character")
     try:
-        encoded = payload.encode("utf-8")
-    except UnicodeEncodeError:
+        payload = encoded.decode("utf-8")
+    except UnicodeDecodeError:
         raise ValueError("a field contains an invalid character (a lone UTF-16 surrogate)") from None
     occurred = fact.occurred_at().isoformat(" ", "microseconds")
     return (fact.kind, fact.natural_id(), hashlib.sha256(encoded).hexdigest(), occurred, payload, line)
