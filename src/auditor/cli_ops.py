@@ -31,10 +31,10 @@ from auditor.cli_options import (
 )
 from auditor.engine.evaluate import default_jobs
 from auditor.findings.query import NoSweepError
-from auditor.ops.scheduled_run import DigestConfigError, DigestRun
 from auditor.store import open_database
 
 if TYPE_CHECKING:
+    from auditor.ops.scheduled_run import DigestRun
     from auditor.ops.status import Status
 
 DAY = click.DateTime(["%Y-%m-%d"])
@@ -105,7 +105,7 @@ def run_command(
     be sent (resend with `auditor digest --sweep N`); 75 another sweep is running. Order when several apply:
     3, 4, 1.
     """
-    from auditor.ops.scheduled_run import run_scheduled
+    from auditor.ops.scheduled_run import DigestConfigError, run_scheduled
     from auditor.store.lock import DatabaseBusyError
 
     settings = settings_for()
@@ -164,7 +164,7 @@ def digest(
     Attaches <report folder>/<sweep>/index.html when it exists. Exit status 4 when some could not be sent.
     """
     from auditor.ops.exit_status import DIGESTS_NOT_SENT
-    from auditor.ops.scheduled_run import resend_digests
+    from auditor.ops.scheduled_run import DigestConfigError, resend_digests
 
     settings = settings_for()
     today = read_policy(policy).today()
