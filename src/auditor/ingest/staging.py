@@ -150,7 +150,7 @@ class Stager:
 
     def _insert_new(self, staged: list[StagedFact]) -> None:
         """Version 1 of facts never seen, straight into `facts` (the unique index refuses a repeated natural id)."""
-        rows = sorted(staged, key=lambda row: (row[0], row[1]))  # index order: the B-tree fills from left to right
+        rows = staged  # in index order (convert_rows sorts parts without repeats): the B-tree fills left to right
         dbapi = self.session.connection().connection
         columns = "kind, natural_id, version, current, occurred_at, content_hash, payload, batch_id"
         if self.dialect == "postgresql":
