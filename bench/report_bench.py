@@ -28,13 +28,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
-import os
-import platform
 import resource
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -42,134 +38,16 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-PILOT_REPS = 200  # the small organisation that calibrates reps for a number of facts
-MONTHS = 12
-MAX_REPS = 570
+import benchlib
+from benchlib import book, machine, rss_mb, size_for, step_generate, step_ingest
+
 FORMATS = ("html", "md", "json", "csv")
 ACCEPT_SECONDS = 5.0
 ACCEPT_BYTES = 10 * 1000 * 1000
 STATE_FILE = "bench-state.json"
-RESULT_MARK = "BENCH-RESULT "
 
 
 # ---------------------------------------------------------------- steps (each runs in a child process)
-
-
-def _rss_mb(who: int = resource.RUSAGE_SELF) -> float:
-    return resource.getrusage(who).ru_maxrss / 1024  # kilobytes on Linux
-
-
-def step_generate(work: Path, args: dict[str, Any]) -> dict[str, Any]:
-    from auditor.synth import generate
-
-    data = work / "data"
-    if data.exists():
-        shutil.rmtree(data)
-    start = time.perf_counter()
-    result = generate(data, seed=args["seed"], reps=args["reps"], months=args["months"])
-    return {
-        "seconds": time.perf_counter() - start,
-        "facts": result.facts,
-        "as_of": result.as_of.isoformat(),
-        "since": result.since.isoformat(),
-        "files": [str(p) for p in result.files],
-        "injected": len(result.truth),
-    }
-
-
-def step_ingest(work: Path, args: dict[str, Any]) -> dict[str, Any]:
-    from auditor.store import open_database
-
-    db = work / "auditor.db"
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{db}{suffix}").unlink(missing_ok=True)
-    engine = open_database(f"sqlite:///{db}")
-    files = [Path(p) for p in args["files"]]
-    start = time.perf_counter()
-    if args["ingest"] == "orm":
-        loaded, rejected = _ingest_orm(engine, files)
-    else:
-        loaded, rejected = _ingest_bulk(engine, files)
-    seconds = time.perf_counter() - start
-    engine.dispose()
-    return {"seconds": seconds, "loaded": loaded, "rejected": rejected, "db_bytes": db.stat().st_size}
-
-
-def _ingest_orm(engine: Any, files: list[Path]) -> tuple[int, int]:
-    from sqlalchemy.orm import Session
-
-    from auditor.ingest import ingest_file
-
-    loaded = rejected = 0
-    for path in files:
-        with Session(engine) as session:
-            result = ingest_file(session, path)
-        loaded, rejected = loaded + result.loaded, rejected + result.rejected
-    return loaded, rejected
-
-
-def _ingest_bulk(engine: Any, files: list[Path], chunk: int = 20_000) -> tuple[int, int]:
-    """Bench-only bulk load of fresh files into an empty database: validated like `auditor ingest`, one version each.
-
-    Refuses (rather than versions) a natural id seen twice, and any bad row: the generator writes neither.
-    """
-    from sqlalchemy import insert, update
-
-    from auditor.ingest.loader import content_hash, file_sha256, validate_row
-    from auditor.ingest.readers import read_rows
-    from auditor.store.models import FactRow, IngestBatch
-
-    loaded = 0
-    with engine.begin() as conn:
-        for path in files:
-            started = datetime.now()
-            batch_id = conn.execute(  # kind: None, as `auditor ingest` records a file whose name gives the kind
-                insert(IngestBatch).values(source=str(path), sha256=file_sha256(path), kind=None, started_at=started)
-            ).inserted_primary_key[0]
-            seen: set[str] = set()
-            pending: list[dict[str, Any]] = []
-            read = 0
-            for row in read_rows(path):
-                read += 1
-                fact = validate_row(row)  # ValueError on a bad row
-                natural_id = fact.natural_id()
-                if natural_id in seen:
-                    raise RuntimeError(f"{path}:{row.line}: {fact.kind} {natural_id} twice; use --ingest orm")
-                seen.add(natural_id)
-                pending.append(
-                    {
-                        "kind": fact.kind,
-                        "natural_id": natural_id,
-                        "version": 1,
-                        "current": True,
-                        "occurred_at": fact.occurred_at(),
-                        "content_hash": content_hash(fact),
-                        "payload": fact.model_dump(mode="json"),
-                        "batch_id": batch_id,
-                    }
-                )
-                if len(pending) >= chunk:
-                    conn.execute(insert(FactRow), pending)
-                    pending.clear()
-            if pending:
-                conn.execute(insert(FactRow), pending)
-            conn.execute(
-                update(IngestBatch)
-                .where(IngestBatch.id == batch_id)
-                .values(rows_read=read, loaded=read, finished_at=datetime.now())
-            )
-            loaded += read
-    return loaded, 0
-
-
-def _book() -> Any:
-    from auditor.rulebook import RulebookError, load_rulebook
-
-    book = load_rulebook([ROOT / "rules"])
-    if book.problems:
-        raise RulebookError(book.problems)
-    return book
 
 
 def step_sweep(work: Path, args: dict[str, Any]) -> dict[str, Any]:
@@ -177,11 +55,18 @@ def step_sweep(work: Path, args: dict[str, Any]) -> dict[str, Any]:
     from auditor.store import open_database
 
     engine = open_database(f"sqlite:///{work / 'auditor.db'}")
-    book = _book()
+    rulebook = book()
     as_of, since = date.fromisoformat(args["as_of"]), date.fromisoformat(args["since"])
     start = time.perf_counter()
     summary = run_sweep(
-        engine, book.rules, as_of, since, jobs=args["jobs"], rules_digest=book.digest, policy=book.policy, today=as_of
+        engine,
+        rulebook.rules,
+        as_of,
+        since,
+        jobs=args["jobs"],
+        rules_digest=rulebook.digest,
+        policy=rulebook.policy,
+        today=as_of,
     )
     seconds = time.perf_counter() - start
     engine.dispose()
@@ -191,7 +76,7 @@ def step_sweep(work: Path, args: dict[str, Any]) -> dict[str, Any]:
         "facts_evaluated": summary.facts,
         "findings": summary.findings,
         "engine_errors": len(summary.errors),
-        "workers_peak_rss_mb": _rss_mb(resource.RUSAGE_CHILDREN),
+        "workers_peak_rss_mb": rss_mb(resource.RUSAGE_CHILDREN),
     }
 
 
@@ -213,9 +98,9 @@ def step_report(work: Path, args: dict[str, Any]) -> dict[str, Any]:
     from auditor.store import open_database
 
     engine = open_database(f"sqlite:///{work / 'auditor.db'}")
-    book = _book()
+    rulebook = book()
     options = ReportOptions(
-        settings=settings_from_rules(book), rules=book.rules, today=date.fromisoformat(args["as_of"])
+        settings=settings_from_rules(rulebook), rules=rulebook.rules, today=date.fromisoformat(args["as_of"])
     )
     out = work / "reports" / args["format"]
     if out.exists():
@@ -275,67 +160,12 @@ STEPS = {
 }
 
 
-def child_main(step: str, work: Path, payload: str) -> None:
-    """Run one step in this process and print its result (with this process's peak RSS) as the last line."""
-    result = STEPS[step](work, json.loads(payload))
-    result["peak_rss_mb"] = _rss_mb()
-    print(RESULT_MARK + json.dumps(result), flush=True)
-
-
 def run_step(step: str, work: Path, args: dict[str, Any]) -> dict[str, Any]:
-    """Run a step in a fresh interpreter; its stderr passes through (progress and errors)."""
-    command = [sys.executable, str(Path(__file__).resolve()), "--step", step, "--workdir", str(work)]
-    command += ["--step-args", json.dumps(args)]
-    proc = subprocess.run(command, stdout=subprocess.PIPE, text=True, cwd=ROOT)
-    if proc.returncode != 0:
-        sys.stdout.write(proc.stdout)
-        raise SystemExit(f"step {step} failed (exit {proc.returncode})")
-    lines = [line for line in proc.stdout.splitlines() if line.startswith(RESULT_MARK)]
-    return json.loads(lines[-1][len(RESULT_MARK) :])
+    """Run a step of this script in a fresh interpreter (benchlib.run_step)."""
+    return benchlib.run_step(Path(__file__).resolve(), step, work, args)
 
 
 # ---------------------------------------------------------------- the run
-
-
-def size_for(facts: int, seed: int) -> tuple[int, int]:
-    """Reps and months for about `facts` facts (within a few per cent), from small pilot organisations.
-
-    12 months while the reps fit; the generator's name pools allow about 588 reps (4 accounts each), so a
-    larger organisation gets more months instead (1,000,000 facts: 562 reps over 62 months). Facts
-    per rep-month fall slightly with more reps and more months, so the pilots measure both effects.
-    """
-    from auditor.synth import generate
-
-    def rate(reps: int, months: int) -> float:
-        with tempfile.TemporaryDirectory() as pilot:
-            return generate(Path(pilot), seed=seed, reps=reps, months=months).facts / (reps * months)
-
-    reps = round(facts / (MONTHS * rate(PILOT_REPS, MONTHS)))
-    if reps < MAX_REPS:
-        return max(1, round(facts / (MONTHS * rate(max(1, reps), MONTHS)))), MONTHS
-    per_rep_month = rate(MAX_REPS, MONTHS)
-    months = math.ceil(facts / (MAX_REPS * per_rep_month))
-    per_rep_month *= rate(PILOT_REPS // 4, months) / rate(PILOT_REPS // 4, MONTHS)  # the longer span's effect
-    months = math.ceil(facts / (MAX_REPS * per_rep_month))
-    return min(MAX_REPS, round(facts / (months * per_rep_month))), months
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    memory = ""
-    try:
-        kb = int(Path("/proc/meminfo").read_text().split()[1])
-        memory = f", {kb / 1024 / 1024:.0f} GiB"
-    except (OSError, ValueError, IndexError):
-        pass
-    return f"{os.cpu_count()} cores {cpu}{memory}, Python {platform.python_version()}, {platform.system()}"
 
 
 def setup(work: Path, opts: argparse.Namespace, log: Any) -> tuple[dict[str, Any], list[tuple[str, dict[str, Any]]]]:
@@ -508,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--step-args", help=argparse.SUPPRESS)
     opts = parser.parse_args(argv)
     if opts.step:
-        child_main(opts.step, opts.workdir, opts.step_args)
+        benchlib.child_main(STEPS, opts.step, opts.workdir, opts.step_args)
         return 0
     opts.formats = [f for f in opts.formats.split(",") if f]
     if unknown := set(opts.formats) - set(FORMATS):

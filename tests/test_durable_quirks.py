@@ -102,7 +102,7 @@ from datetime import date
 from auditor.config import PROJECT_ROOT
 from auditor.engine.compiler import compile_rule
 from auditor.engine.partition import chunks, partition
-from auditor.engine.runner import _Collector, quiet_host
+from auditor.engine.runner import quiet_host
 from auditor.engine.facts import EngineFact
 from auditor.engine.window import SweepWindow
 from auditor.facts import parse_fact
@@ -118,7 +118,7 @@ raw = [
      "at": "2026-02-15", "plan_documented": True},
 ]
 facts = [EngineFact.from_model(i, parse_fact(r)) for i, r in enumerate(raw, 1)]
-ruleset = compiled.ruleset(_Collector().sink)
+ruleset = compiled.ruleset()
 if sys.argv[1] == "bare":
     del ruleset["zz_padding"]
 host = quiet_host()

@@ -16,10 +16,14 @@ Shape of every compiled rule (docs/engine.md argues why it gives the batch answe
 
 from __future__ import annotations
 
+import hashlib
+import json
+import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import cached_property
 from typing import Any
 
 from auditor.engine.facts import EngineFact, epoch
@@ -40,6 +44,7 @@ from auditor.rulebook.templates import (
 SWEEP = "s"
 PERIOD = "per"
 FAR_FUTURE = 2**52
+FIRING_BATCH = 10_000  # matches of one rule delivered per queued action
 FAR_PAST = -(2**52)
 
 
@@ -295,6 +300,122 @@ PADDING_RULE: dict[str, Any] = {
 }
 PERIOD_PATTERN = {PERIOD: {"_role": "_period"}}
 
+
+def catch_all(role: str) -> dict[str, Any]:
+    """A rule that accepts every fact of a role and never fires.
+
+    durable_rules refuses a fact that no rule's first tests accept
+    (MessageNotHandledException), e.g. an `expect` fact without the joined
+    field. Its second pattern waits for a role no fact has, so accepting costs
+    no action (an action is a round trip through Python per fact).
+    """
+    return {"all": [{"x": {"_role": role}}, {"y": {"_role": "_never"}}]}
+
+
+def _role_of(condition: dict[str, Any]) -> str | None:
+    """The `_role` a pattern's condition requires (every compiled pattern has one)."""
+    items = condition["$and"] if set(condition) == {"$and"} else [condition]
+    for item in items:
+        if isinstance(item.get("_role"), str):
+            return item["_role"]
+    return None
+
+
+_ORDER = {"$lt": operator.lt, "$lte": operator.le, "$gt": operator.gt, "$gte": operator.ge, "$neq": operator.ne}
+Predicate = Callable[[dict[str, Any]], bool]
+
+
+def _never(_fact: dict[str, Any]) -> bool:
+    return False
+
+
+_NEVER: Predicate = _never
+
+
+def _comparable(a: Any, b: Any) -> bool:
+    """Both numbers (not booleans), both strings or both booleans: Python compares them as durable_rules does."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool)
+    return (isinstance(a, (int, float)) and isinstance(b, (int, float))) or (isinstance(a, str) and isinstance(b, str))
+
+
+def _own(name: str) -> bool:
+    """A field of the fact itself, not one the engine adds per role (`_role`, `_at`, `_deadline`, ...)."""
+    return not name.startswith("_") or name == "_id"
+
+
+def may_match(condition: dict[str, Any]) -> Predicate | None:
+    """A test that is False only when a durable condition certainly fails on an encoded fact's own fields.
+
+    It decides comparisons of the fact's own fields with constants, `$ex` /
+    `$nex`, `$and` / `$or`. A comparison with a missing field is false
+    (durable_rules' rule, see docs/engine.md). Anything that refers to another
+    fact, the sweep, an engine-made field, or compares values of different
+    types counts as possibly true. None: possibly true for every fact.
+    """
+    tests: list[Predicate] = []
+    for key, value in condition.items():
+        test: Predicate | None = None
+        if key == "$and":
+            parts = [t for t in (may_match(item) for item in value) if t is not None]
+            test = _all(parts) if parts else None
+        elif key == "$or":
+            options = [may_match(item) for item in value]
+            test = None if not options or any(t is None for t in options) else _any(options)  # type: ignore[arg-type]
+        elif key in ("$ex", "$nex"):
+            names = [name for name in value if _own(name)]
+            if names:
+                test = _exists(names, key == "$ex")
+        elif key in _ORDER:
+            parts = [
+                _compare(_ORDER[key], name, v) for name, v in value.items() if _own(name) and not isinstance(v, dict)
+            ]
+            test = _all(parts) if parts else None
+        elif not key.startswith("$") and _own(key) and not isinstance(value, dict):
+            test = _compare(operator.eq, key, value)
+        if test is not None:
+            tests.append(test)
+    return _all(tests) if tests else None
+
+
+def _all(tests: list[Predicate]) -> Predicate:
+    return tests[0] if len(tests) == 1 else lambda fact: all(t(fact) for t in tests)
+
+
+def _any(tests: list[Predicate]) -> Predicate:
+    return tests[0] if len(tests) == 1 else lambda fact: any(t(fact) for t in tests)
+
+
+def _exists(names: list[str], present: bool) -> Predicate:
+    return lambda fact: all((name in fact) == present for name in names)
+
+
+def _compare(op: Callable[[Any, Any], bool], name: str, constant: Any) -> Predicate:
+    def test(fact: dict[str, Any]) -> bool:
+        if name not in fact:
+            return False
+        mine = fact[name]
+        return not _comparable(mine, constant) or op(mine, constant)
+
+    return test
+
+
+def _field_names(value: Any, out: set[str]) -> None:
+    """Collect every name a durable condition could read as a fact field (over-collecting is harmless)."""
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if not key.startswith("$"):
+                out.add(key)
+                if isinstance(inner, str):
+                    out.add(inner)  # {alias: field} reference (or a string constant)
+            elif key == "$m" and isinstance(inner, str):
+                out.add(inner)
+            _field_names(inner, out)
+    elif isinstance(value, list):
+        for item in value:
+            _field_names(item, out)
+
+
 # ------------------------------------------------------------------ compiled rules
 
 
@@ -349,30 +470,62 @@ class CompiledRule:
         """The partition-key field of each role."""
         raise NotImplementedError
 
+    @cached_property
+    def role_patterns(self) -> dict[str, Pattern]:
+        """`roles()`, computed once (read for every fact encoded)."""
+        return self.roles()
+
+    @cached_property
+    def _key_fields_by_kind(self) -> dict[str, tuple[str, ...]]:
+        fields: dict[str, list[str]] = {}
+        for role, pattern in self.role_patterns.items():
+            names = fields.setdefault(pattern.kind, [])
+            if self.key_fields()[role] not in names:
+                names.append(self.key_fields()[role])
+        return {kind: tuple(names) for kind, names in fields.items()}
+
     def keys_of(self, fact: EngineFact) -> list[str]:
         """Partition keys a fact belongs to (one per role it can play, usually the same)."""
-        keys = set()
-        for role, pattern in self.roles().items():
-            value = fact.values.get(self.key_fields()[role]) if pattern.kind == fact.kind else None
-            if value is not None:
-                keys.add(_str(value))
-        return sorted(keys)
+        names = self._key_fields_by_kind.get(fact.kind, ())
+        if len(names) == 1:
+            value = fact.values.get(names[0])
+            return [] if value is None else [_str(value)]
+        return sorted({_str(v) for name in names if (v := fact.values.get(name)) is not None})
 
     # durable ---------------------------------------------------------
     def rules(self) -> dict[str, dict[str, Any]]:
         """Named durable rules (without `run`), excluding catch-alls."""
         raise NotImplementedError
 
-    def ruleset(self, sink: Callable[[str, Callable[[Any], dict[str, int]]], Callable[[Any], None]]) -> dict[str, Any]:
-        """A fresh durable ruleset dict; `sink(rule_name, reader)` makes each rule's action."""
+    def ruleset(self) -> dict[str, Any]:
+        """A fresh durable ruleset dict (durable_rules consumes it).
+
+        The rules' actions never run: the runner reads what fired from the
+        engine's action queue. Every rule delivers its matches in batches of
+        up to FIRING_BATCH (`cap`), one queued action per batch instead of one
+        per match.
+        """
         out: dict[str, Any] = {}
         for name, body in self.rules().items():
-            aliases = [next(iter(p)) for p in body["all"]]
-            out[name] = dict(guard_joins(body), run=sink(name, _reader(aliases)))
+            out[name] = dict(guard_joins(body), cap=FIRING_BATCH, run=_ignore)
         for role in sorted(set(self.roles()) | self.extra_roles()):
-            out[f"accept_{role}"] = {"all": [{"x": {"_role": role}}], "run": _ignore}
+            out[f"accept_{role}"] = dict(catch_all(role), run=_ignore)
         out["zz_padding"] = dict(PADDING_RULE, run=_ignore)
         return out
+
+    @cached_property
+    def digest(self) -> str:
+        """A short digest of the compiled rules (names a registered ruleset)."""
+        definition = json.dumps(self.rules(), sort_keys=True, default=str)
+        return hashlib.sha256(definition.encode()).hexdigest()[:12]
+
+    @cached_property
+    def fields_read(self) -> frozenset[str]:
+        """Every field name the compiled rules read (durable matches on nothing else), plus `id` and `_role`."""
+        names: set[str] = {"id", "_role"}
+        for body in self.rules().values():
+            _field_names(guard_joins(body), names)
+        return frozenset(names)
 
     def extra_roles(self) -> set[str]:
         return {"_sweep"}
@@ -382,13 +535,17 @@ class CompiledRule:
         encoded = []
         chunk.by_seq.clear()
         chunk.helpers.clear()
+        tests = self.role_tests
         for fact in chunk.facts:
             base: dict[str, Any] | None = None
-            for role, pattern in self.roles().items():
+            for role, pattern in self.role_patterns.items():
                 if pattern.kind != fact.kind:
                     continue
                 if base is None:
                     base = self.encode(fact)
+                test = tests.get(role, _NEVER)
+                if test is not None and not test(base):
+                    continue  # it fails every pattern of the role on its own fields: it could never match
                 seq = len(encoded) + 1
                 item = dict(base, id=seq, _role=role)
                 helpers = self.helpers(fact, role)
@@ -398,18 +555,41 @@ class CompiledRule:
                 encoded.append(item)
         return encoded
 
+    @cached_property
+    def role_tests(self) -> dict[str, Predicate | None]:
+        """Per role: a test an encoded fact must pass to match any pattern of that role (None: no test).
+
+        A fact that fails it is not asserted in that role: it could not match
+        anything there, so the answers are the same and durable_rules does less.
+        """
+        conditions: dict[str, list[dict[str, Any]]] = {}
+        for body in self.rules().values():
+            for pattern in guard_joins(body)["all"]:
+                condition = next(iter(pattern.values()))
+                role = _role_of(condition)
+                if role is not None:
+                    conditions.setdefault(role, []).append(condition)
+        return {role: may_match({"$or": items}) for role, items in conditions.items()}
+
     def encode(self, fact: EngineFact) -> dict[str, Any]:
-        """The fact's fields: times as epoch seconds, missing values left out."""
-        out: dict[str, Any] = {"kind": fact.kind}
+        """The fields the rules read: times as epoch seconds, missing values left out.
+
+        Fields no condition reads cannot change what matches; leaving them out
+        keeps the JSON durable_rules parses (and returns with every firing) small.
+        """
+        read = self.fields_read
+        out: dict[str, Any] = {"kind": fact.kind} if "kind" in read else {}
         for name, value in fact.values.items():
-            if value is None or isinstance(value, (dict, list)) or name == "kind":
+            if value is None or name == "kind":
                 continue
-            out[encoded_name(name)] = encode_value(value)
+            encoded = encoded_name(name)
+            if encoded in read and not isinstance(value, (dict, list)):
+                out[encoded] = encode_value(value)
         return out
 
     def helpers(self, fact: EngineFact, role: str) -> dict[str, Any]:
         """Derived fields for one role (time of the role's pattern as `_at`, deadlines...)."""
-        at = _at_epoch(fact, self.roles()[role])
+        at = _at_epoch(fact, self.role_patterns[role])
         return {} if at is None else {"_at": at}
 
     def sweep_fact(self) -> dict[str, Any]:
@@ -432,13 +612,6 @@ class CompiledRule:
             evidence=tuple(sorted({f.row_id for f in evidence})),
             context=context,
         )
-
-
-def _reader(aliases: list[str]) -> Callable[[Any], dict[str, int]]:
-    def read(c: Any) -> dict[str, int]:
-        return {alias: getattr(c, alias)["id"] for alias in aliases}
-
-    return read
 
 
 def _ignore(_c: Any) -> None:

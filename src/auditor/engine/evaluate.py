@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import heapq
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from auditor.engine.compiler import compile_rule
+from auditor.engine.compiler import Chunk, CompiledRule, compile_rule
 from auditor.engine.facts import EngineFact
 from auditor.engine.partition import chunks, partition
 from auditor.engine.runner import Task, TaskResult, run_pool
@@ -54,23 +55,41 @@ def default_jobs() -> int:
 def evaluate(rules: Sequence[Rule], facts: Sequence[EngineFact], window: SweepWindow, jobs: int = 1) -> Evaluation:
     """Run every rule over the facts in up to `jobs` worker processes (at least one)."""
     compiled = [compile_rule(rule, window) for rule in rules]
-    tasks: list[Task] = []
-    for index, rule in enumerate(compiled):
-        batch: list = []
-        size = 0
-        for chunk in chunks(partition(rule, facts)):
-            batch.append(chunk)
-            size += len(chunk.facts)
-            if size >= TASK_FACTS or len(batch) >= TASK_CHUNKS:
-                tasks.append(Task(index, batch))
-                batch, size = [], 0
-        if batch:
-            tasks.append(Task(index, batch))
-    results = run_pool(compiled, tasks, jobs)
+    results = run_pool(compiled, _tasks(compiled, facts), jobs)
     evaluation = Evaluation({rule.id: RuleOutcome() for rule in rules}, [])
     for result in results:
         _merge(evaluation, rules, result)
     return evaluation
+
+
+def _tasks(compiled: list[CompiledRule], facts: Sequence[EngineFact]) -> Iterator[list[Task]]:
+    """Each rule's tasks, partitioned when the pool asks for more work; rules with the most facts first.
+
+    Partitioning while the workers evaluate keeps them busy from the start, and
+    the largest rules going first leaves small tasks for the end.
+    """
+    by_kind: dict[str, list[tuple[int, EngineFact]]] = {}
+    for position, fact in enumerate(facts):
+        by_kind.setdefault(fact.kind, []).append((position, fact))
+
+    def size(index: int) -> int:
+        return sum(len(by_kind.get(kind, ())) for kind in compiled[index].kinds())
+
+    for index in sorted(range(len(compiled)), key=lambda i: (-size(i), i)):
+        lists = [by_kind.get(kind, []) for kind in sorted(compiled[index].kinds())]
+        ordered = (fact for _, fact in heapq.merge(*lists, key=lambda item: item[0]))  # the facts' own order
+        tasks: list[Task] = []
+        batch: list[Chunk] = []
+        facts_in_batch = 0
+        for chunk in chunks(partition(compiled[index], ordered)):
+            batch.append(chunk)
+            facts_in_batch += len(chunk.facts)
+            if facts_in_batch >= TASK_FACTS or len(batch) >= TASK_CHUNKS:
+                tasks.append(Task(index, batch))
+                batch, facts_in_batch = [], 0
+        if batch:
+            tasks.append(Task(index, batch))
+        yield tasks
 
 
 def _merge(evaluation: Evaluation, rules: Sequence[Rule], result: TaskResult) -> None:

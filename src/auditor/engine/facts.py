@@ -28,6 +28,10 @@ class EngineFact:
     natural_id: str
     values: dict[str, Any]
 
+    def __reduce__(self) -> tuple[type[EngineFact], tuple[int, str, str, dict[str, Any]]]:
+        """Pickle as a plain tuple (the dataclass default walks `fields()` per fact; a sweep ships millions)."""
+        return (EngineFact, (self.row_id, self.kind, self.natural_id, self.values))
+
     @classmethod
     def from_model(cls, row_id: int, fact: FactModel) -> EngineFact:
         return cls(row_id, fact.kind, fact.natural_id(), fact.model_dump())

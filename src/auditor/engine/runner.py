@@ -13,30 +13,39 @@ How durable_rules 2.0.28 is contained (docs/engine.md has the evidence):
   replaced after a bounded number of tasks.
 * A worker that dies anyway is replaced and its task retried once, alone; a
   task that fails twice becomes an engine error naming rule and subjects.
+* durable_rules keeps about 9 KB per asserted fact until the process ends, so a
+  worker retires after FACTS_PER_WORKER encoded facts. Workers are forked from
+  a small fork server, not from the sweeping process that holds every fact.
+* What fired is read straight from the C engine's action queue
+  (`start_action_for_state` / `complete_and_start_action`): the Python Host's
+  action protocol (a closure, a state update and JSON round trips per firing)
+  was most of the evaluation time, and our actions only record fact ids.
 """
 
 from __future__ import annotations
 
 import contextlib
 import faulthandler
-import hashlib
 import json
 import multiprocessing
 import os
 import signal
+import sys
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait as connection_wait
 from typing import Any
 
+import durable_rules_engine
 from durable import engine as durable_engine
 
 from auditor.engine.compiler import Chunk, ChunkOutcome, CompiledRule, Firing
 
 SESSIONS_PER_RULESET = 1000  # durable_rules refuses the 1,025th session of a ruleset (MemoryError)
-TASKS_PER_WORKER = 40  # a worker process is replaced after this many tasks (bounded memory)
+TASKS_PER_WORKER = 40  # a worker process is replaced after this many tasks (bounded memory) ...
+FACTS_PER_WORKER = 30_000  # ... or once it asserted this many encoded facts (about 9 KB each, never freed)
 TASK_TIMEOUT = float(os.environ.get("AUDITOR_TASK_TIMEOUT", "600"))  # seconds before a silent worker is killed
 FAULT_VARIABLES = ("AUDITOR_FAULT_RULE", "AUDITOR_FAULT_SUBJECT", "AUDITOR_FAULT_ONCE_FILE", "AUDITOR_FAULT_KIND")
 
@@ -82,23 +91,6 @@ def _stop_timer(host: durable_engine.Host, attribute: str) -> None:
             return
 
 
-class _Collector:
-    """Receives what fired; the actions registered in durable_rules write here."""
-
-    def __init__(self) -> None:
-        self.firings: list[Firing] = []
-        self.errors: list[BaseException] = []
-
-    def sink(self, name: str, reader: Any) -> Any:
-        def run(c: Any) -> None:
-            try:
-                self.firings.append((name, reader(c)))
-            except BaseException as exc:  # durable_rules would swallow it into the session state
-                self.errors.append(exc)
-
-        return run
-
-
 @dataclass
 class _Registration:
     name: str
@@ -110,20 +102,18 @@ class DurableEvaluator:
 
     def __init__(self) -> None:
         self.host = quiet_host()
-        self.collector = _Collector()
         self.registrations: dict[str, _Registration] = {}
         self.generations = 0
         self.sessions = 0
+        self.asserted = 0  # encoded facts asserted by this process (durable_rules keeps them all)
 
     def _registration(self, compiled: CompiledRule) -> _Registration:
-        definition = json.dumps(compiled.rules(), sort_keys=True, default=str)
-        digest = hashlib.sha256(definition.encode()).hexdigest()[:12]
-        key = f"{compiled.name}_{digest}"
+        key = f"{compiled.name}_{compiled.digest}"
         current = self.registrations.get(key)
         if current is None or current.sessions >= SESSIONS_PER_RULESET:
             self.generations += 1
             current = _Registration(f"{key}_g{self.generations}")
-            self.host.set_rulesets({current.name: compiled.ruleset(self.collector.sink)})
+            self.host.set_rulesets({current.name: compiled.ruleset()})
             self.registrations[key] = current
         return current
 
@@ -138,14 +128,36 @@ class DurableEvaluator:
             fact["sid"] = sid
         sweep = compiled.sweep_fact()
         sweep["sid"] = sid
-        self.collector.firings = []
-        self.collector.errors = []
+        ruleset = self.host.get_ruleset(registration.name)
+        firings: list[Firing] = []
         if facts:
-            self.host.assert_facts(registration.name, facts)
-        self.host.assert_fact(registration.name, sweep)
-        if self.collector.errors:
-            raise EngineFailure(f"action failed: {self.collector.errors[0]!r}")
-        return compiled.interpret(chunk, self.collector.firings)
+            _assert(ruleset, durable_rules_engine.assert_facts, facts, firings)
+        _assert(ruleset, durable_rules_engine.assert_fact, sweep, firings)
+        self.asserted += len(facts) + 1
+        return compiled.interpret(chunk, firings)
+
+
+def _assert(ruleset: Any, assert_function: Any, payload: Any, firings: list[Firing]) -> None:
+    """Assert facts into a session and record every rule that fires: (rule name, {alias: durable id}).
+
+    The same calls as `Ruleset.assert_facts` and `Ruleset.do_actions`, without
+    running Python actions: each queued action's matched facts are read and
+    the action completed at once. Catch-all rules never fire (compiler.catch_all).
+    """
+    handle = ruleset._handle
+    state = ruleset._handle_result(assert_function(handle, json.dumps(payload, ensure_ascii=False)), payload)
+    started = durable_rules_engine.start_action_for_state(handle, state)
+    message = json.loads(started[1]) if started else None
+    while message:
+        name, matched = next(iter(message.items()))
+        if not name.startswith("accept_"):  # catch-alls never fire; should one, it says nothing
+            try:
+                for match in matched if isinstance(matched, list) else [matched]:
+                    firings.append((name, {alias: fact["id"] for alias, fact in match.items()}))
+            except (AttributeError, KeyError, TypeError) as exc:
+                raise EngineFailure(f"unreadable firing of {name}: {exc!r}") from exc
+        following = durable_rules_engine.complete_and_start_action(handle, state)
+        message = json.loads(following) if following else None
 
 
 _EVALUATOR: DurableEvaluator | None = None
@@ -203,7 +215,7 @@ def _maybe_crash(compiled: CompiledRule, task: Task) -> None:
     os.kill(os.getpid(), signal.SIGSEGV)
 
 
-def run_pool(compiled: list[CompiledRule], tasks: list[Task], jobs: int) -> Iterator[TaskResult]:
+def run_pool(compiled: list[CompiledRule], batches: Iterable[list[Task]], jobs: int) -> Iterator[TaskResult]:
     """Evaluate tasks in up to `jobs` forked worker processes, each dedicated to one rule.
 
     durable_rules is only safe with one ruleset per process, so a worker
@@ -215,8 +227,18 @@ def run_pool(compiled: list[CompiledRule], tasks: list[Task], jobs: int) -> Iter
     """
     fault = {name: os.environ[name] for name in FAULT_VARIABLES if name in os.environ}
     pending: dict[int, deque[tuple[Task, int]]] = {}
-    for task in tasks:
-        pending.setdefault(task.rule_index, deque()).append((task, 0))
+    more = iter(batches)
+    exhausted = False
+
+    def take() -> None:
+        """Queue the next batch of tasks (a rule's), if any is left."""
+        nonlocal exhausted
+        batch = next(more, None)
+        if batch is None:
+            exhausted = True
+        for task in batch or ():
+            pending.setdefault(task.rule_index, deque()).append((task, 0))
+
     workers: list[_Worker] = []
 
     def requeue(worker: _Worker) -> TaskResult | None:
@@ -229,10 +251,13 @@ def run_pool(compiled: list[CompiledRule], tasks: list[Task], jobs: int) -> Iter
         return TaskResult(task.rule_index, error=_DIED, subjects=task.subjects(), retried=True)
 
     try:
-        while any(pending.values()) or workers:
+        while any(pending.values()) or workers or not exhausted:
+            if not exhausted:
+                take()  # the next rule's tasks, partitioned while the workers evaluate
             for worker in [w for w in workers if w.task is None]:
                 queue = pending.get(worker.rule_index)
-                if queue and queue[0][1] == 0 and worker.done < TASKS_PER_WORKER and worker.alive():
+                fresh = worker.done < TASKS_PER_WORKER and not worker.spent
+                if queue and queue[0][1] == 0 and fresh and worker.alive():
                     if not worker.assign(*queue.popleft()):
                         requeue(worker)
                 else:
@@ -245,8 +270,9 @@ def run_pool(compiled: list[CompiledRule], tasks: list[Task], jobs: int) -> Iter
                 if not worker.assign(*pending[rule_index].popleft()):
                     requeue(worker)
             if not workers:
-                break
-            ready = connection_wait([w.conn for w in workers] + [w.process.sentinel for w in workers], timeout=1.0)
+                continue
+            timeout = 1.0 if exhausted else 0.0  # more to partition: only collect what is ready
+            ready = connection_wait([w.conn for w in workers] + [w.process.sentinel for w in workers], timeout=timeout)
             for worker in list(workers):
                 if worker.overdue():
                     worker.process.kill()  # a hung worker counts as a dead one
@@ -267,6 +293,19 @@ def run_pool(compiled: list[CompiledRule], tasks: list[Task], jobs: int) -> Iter
 _DIED = "worker process died or hung twice (crash in durable_rules?)"
 
 
+def _context() -> Any:
+    """Workers are forked by a fork server that imported the engine and holds no facts.
+
+    Forked from the sweeping process instead, every worker would map (and be
+    counted with) the parent's memory: the facts of the whole sweep.
+    """
+    context = multiprocessing.get_context("forkserver")
+    # Everything of ours the sweep imported, so that no worker imports anything when it unpickles its work
+    # (the first start of the fork server fixes the list for the process).
+    context.set_forkserver_preload(sorted(name for name in sys.modules if name.split(".")[0] == "auditor"))
+    return context
+
+
 @dataclass
 class _Worker:
     """One forked worker process and the task it holds."""
@@ -278,10 +317,11 @@ class _Worker:
     attempt: int = 0
     done: int = 0
     started: float = 0.0
+    spent: bool = False  # asserted FACTS_PER_WORKER facts: retire
 
     @classmethod
     def start(cls, compiled: CompiledRule, rule_index: int, fault: dict[str, str]) -> _Worker:
-        context = multiprocessing.get_context("fork")
+        context = _context()
         parent, child = context.Pipe()
         process = context.Process(target=_worker_main, args=(child, compiled, fault), daemon=True)
         process.start()
@@ -306,7 +346,7 @@ class _Worker:
         if not self.process.is_alive() and not self.conn.poll():
             return None
         try:
-            kind, payload = self.conn.recv()
+            kind, payload, self.spent = self.conn.recv()
         except Exception:  # noqa: BLE001 - EOF, a broken pipe or an unreadable result: the task is lost
             return None
         task, self.task = self.task, None
@@ -351,6 +391,7 @@ def _worker_main(conn: Any, compiled: CompiledRule, fault: dict[str, str]) -> No
             return
         try:
             _maybe_crash(compiled, task)
-            conn.send(("ok", [evaluator().evaluate(compiled, chunk) for chunk in task.chunks]))
+            outcomes = [evaluator().evaluate(compiled, chunk) for chunk in task.chunks]
+            conn.send(("ok", outcomes, evaluator().asserted >= FACTS_PER_WORKER))
         except Exception as exc:  # noqa: BLE001 - reported as an engine error by the parent
-            conn.send(("error", f"{type(exc).__name__}: {exc}"))
+            conn.send(("error", f"{type(exc).__name__}: {exc}", True))

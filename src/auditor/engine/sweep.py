@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -9,13 +10,13 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Engine, Text, func, insert, select, type_coerce
 from sqlalchemy.orm import Session
 
 from auditor.engine.evaluate import Evaluation, evaluate
 from auditor.engine.facts import EngineFact
+from auditor.engine.stored import engine_fact
 from auditor.engine.window import SweepWindow, period_from_label
-from auditor.facts import model_for
 from auditor.findings.accountability import Roster
 from auditor.findings.actor import default_actor
 from auditor.findings.tracking import Produced, track
@@ -24,6 +25,8 @@ from auditor.rulebook import Policy, Rule, render_message
 from auditor.rulebook.templates import check_patterns
 from auditor.store.lock import exclusive
 from auditor.store.models import CadenceResult, EngineError, FactRow, RuleCheck, Sweep
+
+LOAD_BATCH = 20_000  # fact rows fetched at a time
 
 
 @dataclass
@@ -48,17 +51,23 @@ def rule_kinds(rules: list[Rule]) -> set[str]:
 
 
 def load_facts(session: Session, kinds: set[str], window_end: datetime) -> list[EngineFact]:
-    """Current versions of facts of the given kinds that happened before the window end."""
-    rows = session.execute(
-        select(FactRow.id, FactRow.kind, FactRow.payload)
+    """Current versions of facts of the given kinds that happened before the window end.
+
+    Payloads were validated when they were ingested; they are decoded, not validated again (engine/stored.py),
+    and read in batches, so that only the decoded facts stay in memory.
+    """
+    query = (
+        select(FactRow.id, FactRow.kind, type_coerce(FactRow.payload, Text))
         .where(FactRow.current.is_(True), FactRow.kind.in_(sorted(kinds)), FactRow.occurred_at < window_end)
         .order_by(FactRow.id)
     )
-    facts = []
-    for row_id, kind, payload in rows:
-        fact = model_for(kind).model_validate(payload)
-        facts.append(EngineFact.from_model(row_id, fact))
-    return facts
+    rows = session.connection().execution_options(yield_per=LOAD_BATCH).execute(query)
+    return [engine_fact(row_id, kind, _payload(text)) for row_id, kind, text in rows]
+
+
+def _payload(stored: str | dict[str, Any]) -> dict[str, Any]:
+    """A stored payload: JSON text (SQLite) or already decoded (PostgreSQL's json column)."""
+    return stored if isinstance(stored, dict) else json.loads(stored)
 
 
 def default_since(session: Session, as_of: date) -> date:
@@ -109,6 +118,9 @@ def run_sweep(
         sweep_id, window, facts, roster = _begin(engine, rules, as_of, since, policy, actor, rules_digest)
         try:
             evaluation = evaluate(rules, facts, window, jobs=jobs)
+            evaluated = len(facts)
+            evidence = _evidence_values(evaluation, facts)
+            del facts  # the largest object of a sweep: freed before the KPIs read their facts
             settings = kpi_settings(rules, policy)
             basis = kpi_basis(engine, settings.fingerprint())  # before computing: a load meanwhile invalidates it
             checks = _checks(rules, evaluation)
@@ -117,7 +129,7 @@ def run_sweep(
             with Session(engine) as session, session.begin():
                 sweep = session.get_one(Sweep, sweep_id)
                 session.execute(insert(RuleCheck), [{**check, "sweep_id": sweep_id} for check in checks])
-                rows, errors, produced = _store(session, sweep, rules, evaluation, facts, roster)
+                rows, errors, produced = _store(session, sweep, rules, evaluation, evidence, roster)
                 _store_cadence(session, sweep_id, rules, evaluation, roster)
                 sweep.kpis = kpis
                 checked = {rule_id: outcome.checked for rule_id, outcome in evaluation.outcomes.items()}
@@ -130,7 +142,7 @@ def run_sweep(
         except BaseException as exc:
             _mark_failed(engine, sweep_id, exc)
             raise
-    return SweepSummary(sweep_id, window, len(facts), rows, errors, dict(lifecycle))
+    return SweepSummary(sweep_id, window, evaluated, rows, errors, dict(lifecycle))
 
 
 def _begin(
@@ -176,6 +188,12 @@ def _checks(rules: list[Rule], evaluation: Evaluation) -> list[dict[str, Any]]:
         }
         for rule in sorted(rules, key=lambda r: r.id)
     ]
+
+
+def _evidence_values(evaluation: Evaluation, facts: list[EngineFact]) -> dict[int, dict[str, Any]]:
+    """The field values of the facts the findings cite, by row id."""
+    cited = {row_id for outcome in evaluation.outcomes.values() for f in outcome.findings for row_id in f.evidence}
+    return {fact.row_id: fact.values for fact in facts if fact.row_id in cited}
 
 
 def _store_cadence(session: Session, sweep_id: int, rules: list[Rule], evaluation: Evaluation, roster: Roster) -> None:
@@ -227,11 +245,13 @@ def _store(
     sweep: Sweep,
     rules: list[Rule],
     evaluation: Evaluation,
-    facts: list[EngineFact],
+    values: dict[int, dict[str, Any]],
     roster: Roster,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[Produced]]:
-    """Per-rule summary rows and engine errors (stored), and the findings ready for tracking."""
-    values = {fact.row_id: fact.values for fact in facts}
+    """Per-rule summary rows and engine errors (stored), and the findings ready for tracking.
+
+    `values` holds the field values of every evidence fact, by row id.
+    """
     rows: list[dict[str, Any]] = []
     produced: list[Produced] = []
     for rule in rules:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass, field
 from datetime import date
@@ -308,5 +309,11 @@ def _compile_problem(rule: Rule) -> str | None:
 
 def render_message(rule: Rule, context: dict[str, Any]) -> str:
     """Render a rule's message with the finding's context (sandboxed, strict)."""
-    template = MESSAGE_ENV.from_string(rule.message)
+    template = _message_template(rule.message)
     return " ".join(template.render(rule=rule, params=rule.params, **context).split())
+
+
+@functools.lru_cache(maxsize=512)
+def _message_template(text: str) -> Any:
+    """A message template compiled once (compiling took longer than rendering, per finding)."""
+    return MESSAGE_ENV.from_string(text)

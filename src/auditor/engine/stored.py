@@ -1,0 +1,90 @@
+"""Decode stored fact payloads into engine facts without re-validating them.
+
+Ingest validated every stored payload with its kind's pydantic model and
+stored `model_dump(mode="json")`. Re-validating 1,000,000 of them per sweep
+cost more than the evaluation, so a sweep only converts what JSON cannot
+hold: ISO days and instants back to `date` / `datetime`, integers in float
+fields back to floats. The result equals `model_validate(payload).model_dump()`
+(tests/test_stored_facts.py checks every kind); a payload that does not have
+exactly the model's fields falls back to full validation.
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+import typing
+from collections.abc import Callable
+from datetime import date, datetime
+from functools import cache
+from typing import Any
+
+from auditor.engine.facts import EngineFact
+from auditor.facts import FactModel, model_for
+
+Converter = Callable[[Any], Any]
+_intern = sys.intern
+
+
+def _converter(annotation: Any) -> Converter | None:
+    """How to turn the JSON form of a field back into its Python value (None: unchanged)."""
+    options = typing.get_args(annotation) if typing.get_origin(annotation) in (typing.Union, types.UnionType) else ()
+    inner = [o for o in options if o is not type(None)] if options else [annotation]
+    inner = [typing.get_args(o)[0] if typing.get_origin(o) is typing.Annotated else o for o in inner]
+    if len(inner) != 1:
+        return None
+    kind = inner[0]
+    if kind is datetime:
+        return datetime.fromisoformat
+    if kind is date:
+        return date.fromisoformat
+    if kind is float:
+        return float
+    return None
+
+
+@cache
+def _plan(kind: str) -> tuple[type[FactModel], tuple[str, ...], dict[str, Converter]]:
+    """Per kind: the model, its field names in order and the converters by field."""
+    model = model_for(kind)
+    converters = {}
+    for name, info in model.model_fields.items():
+        converter = _converter(info.annotation)
+        if converter is not None:
+            converters[name] = converter
+    return model, tuple(model.model_fields), converters
+
+
+def decode(kind: str, payload: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """(natural id, field values) of a stored payload, as `model_validate(payload)` would give them."""
+    model, names, converters = _plan(kind)
+    if len(payload) != len(names) or any(name not in payload for name in names):
+        fact = model.model_validate(payload)
+        return fact.natural_id(), fact.model_dump()
+    values: dict[str, Any] = {}
+    for name in names:
+        value = payload[name]
+        converter = converters.get(name)
+        if converter is not None:
+            if value is not None:
+                value = converter(value)
+        elif value.__class__ is str:
+            value = _intern(value)  # ids, stages, roles repeat across facts: one copy each
+        values[name] = value
+    return natural_id(model, values), values
+
+
+def natural_id(model: type[FactModel], values: dict[str, Any]) -> str:
+    """`FactModel.natural_id` computed from field values."""
+    parts = []
+    for name in model.natural_key:
+        value = values[name]
+        text = value.isoformat() if isinstance(value, (date, datetime)) else str(value)
+        parts.append(text.replace("\\", "\\\\").replace("|", "\\|"))
+    return "|".join(parts)
+
+
+def engine_fact(row_id: int, kind: str, payload: dict[str, Any]) -> EngineFact:
+    """The engine's view of one stored fact."""
+    natural, values = decode(kind, payload)
+    return EngineFact(row_id, kind, natural, values)
