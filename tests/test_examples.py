@@ -212,6 +212,19 @@ def test_rules_silent_on_real_data_fire_exactly_on_altered_copies(tmp_path: Path
     assert_same(example, run_example(example, altered, work), truth)
 
 
+@pytest.mark.parametrize("name", list(EXAMPLES_BY_NAME))
+def test_example_rule_cases_pass_on_engine_and_reference(tmp_path: Path, name: str) -> None:
+    """The boundary cases in examples/<set>/tests/ (no external data needed)."""
+    folder = EXAMPLES / name
+    assert list((folder / "tests").glob("*.yml")), "every example has rule cases"
+    junit = tmp_path / "cases.xml"
+    result = CliRunner().invoke(
+        main, ["rules", "test", "--rules", str(folder / "rules.yml"), "--junit", str(junit), str(folder / "tests")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "0 failed" in result.output and 'failures="0"' in junit.read_text(encoding="utf-8")
+
+
 def test_run_sh_from_an_empty_directory_then_findings_list_prints_every_finding(tmp_path: Path) -> None:
     example = EXAMPLES_BY_NAME["order-management"]
     require(example.data.exists(), f"{example.data} is missing (../shared beside the project)")
