@@ -163,8 +163,10 @@ def main(argv: list[str] | None = None) -> int:
     rows = floor["rows"]
     print(f"\nIngest benchmark, {machine()}, {time.strftime('%Y-%m-%d')}; {rows:,} rows in {len(files)} files")
     print(f"{'measurement':<34}{'rows':>11}{'seconds':>9}{'rows/s':>11}{'x floor':>9}{'RSS MB':>8}{'workers':>9}")
-    print(f"{'floor: read + CSV parse':<34}{rows:>11,}{floor['seconds']:>9.2f}{rows / floor['seconds']:>11,.0f}"
-          f"{1:>9.2f}{floor['peak_rss_mb']:>8.0f}{'':>9}")
+    print(
+        f"{'floor: read + CSV parse':<34}{rows:>11,}{floor['seconds']:>9.2f}{rows / floor['seconds']:>11,.0f}"
+        f"{1:>9.2f}{floor['peak_rss_mb']:>8.0f}{'':>9}"
+    )
     verdict = True
     for name, url in targets:
         for label, chosen in (("10 %", sample), ("all", files)):
@@ -174,13 +176,17 @@ def main(argv: list[str] | None = None) -> int:
                 measured = result[which]
                 speed = measured["read"] / measured["seconds"]
                 title = f"{name} {label}, {'load' if which == 'first' else 'reload (unchanged)'}"
-                print(f"{title:<34}{measured['read']:>11,}{measured['seconds']:>9.2f}{speed:>11,.0f}"
-                      f"{floor['seconds'] / rows * measured['read'] / measured['seconds']:>9.2f}"
-                      f"{result['peak_rss_mb']:>8.0f}{result['workers_rss_mb']:>9.0f}")
+                print(
+                    f"{title:<34}{measured['read']:>11,}{measured['seconds']:>9.2f}{speed:>11,.0f}"
+                    f"{floor['seconds'] / rows * measured['read'] / measured['seconds']:>9.2f}"
+                    f"{result['peak_rss_mb']:>8.0f}{result['workers_rss_mb']:>9.0f}"
+                )
                 if label == "all" and which == "first":
                     verdict &= speed >= ACCEPT_ROWS_PER_SECOND and measured["rejected"] == 0
-    print(f"\nacceptance (>= {ACCEPT_ROWS_PER_SECOND:,} rows/s loading into each database): "
-          f"{'PASS' if verdict else 'FAIL'}")
+    print(
+        f"\nacceptance (>= {ACCEPT_ROWS_PER_SECOND:,} rows/s loading into each database): "
+        f"{'PASS' if verdict else 'FAIL'}"
+    )
     return 0 if verdict else 1
 
 
