@@ -26,8 +26,9 @@ from datetime import date, datetime
 from functools import cached_property
 from typing import Any
 
-from auditor.engine.facts import EngineFact, epoch
+from auditor.engine.facts import EngineFact, Packed, epoch, pack, unpack
 from auditor.engine.window import SweepWindow, add_duration, cadence_periods
+from auditor.facts import FACT_KINDS
 from auditor.findings.model import Finding
 from auditor.rulebook import Rule
 from auditor.rulebook import expr as ex
@@ -312,6 +313,14 @@ def catch_all(role: str) -> dict[str, Any]:
     return {"all": [{"x": {"_role": role}}, {"y": {"_role": "_never"}}]}
 
 
+def _distinct(conditions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The conditions without repeats (a role's pattern usually recurs in several rules of a template)."""
+    seen: dict[str, dict[str, Any]] = {}
+    for condition in conditions:
+        seen.setdefault(json.dumps(condition, sort_keys=True, default=str), condition)
+    return list(seen.values())
+
+
 def _role_of(condition: dict[str, Any]) -> str | None:
     """The `_role` a pattern's condition requires (every compiled pattern has one)."""
     items = condition["$and"] if set(condition) == {"$and"} else [condition]
@@ -357,7 +366,8 @@ def may_match(condition: dict[str, Any]) -> Predicate | None:
     for key, value in condition.items():
         test: Predicate | None = None
         if key == "$and":
-            parts = [t for t in (may_match(item) for item in value) if t is not None]
+            ordered = sorted(value, key=lambda item: set(item) <= {"$ex", "$nex"})  # selective comparisons first
+            parts = [t for t in (may_match(item) for item in ordered) if t is not None]
             test = _all(parts) if parts else None
         elif key == "$or":
             options = [may_match(item) for item in value]
@@ -379,14 +389,38 @@ def may_match(condition: dict[str, Any]) -> Predicate | None:
 
 
 def _all(tests: list[Predicate]) -> Predicate:
-    return tests[0] if len(tests) == 1 else lambda fact: all(t(fact) for t in tests)
+    if len(tests) == 1:
+        return tests[0]
+    if len(tests) == 2:
+        first, second = tests
+        return lambda fact: first(fact) and second(fact)
+
+    def every(fact: dict[str, Any]) -> bool:
+        for test in tests:  # noqa: SIM110 - a loop: faster than all(generator), and this runs per fact and role
+            if not test(fact):
+                return False
+        return True
+
+    return every
 
 
 def _any(tests: list[Predicate]) -> Predicate:
-    return tests[0] if len(tests) == 1 else lambda fact: any(t(fact) for t in tests)
+    if len(tests) == 1:
+        return tests[0]
+
+    def some(fact: dict[str, Any]) -> bool:
+        for test in tests:  # noqa: SIM110 - a loop: faster than any(generator), and this runs per fact and role
+            if test(fact):
+                return True
+        return False
+
+    return some
 
 
 def _exists(names: list[str], present: bool) -> Predicate:
+    if len(names) == 1:
+        (name,) = names
+        return (lambda fact: name in fact) if present else (lambda fact: name not in fact)
     return lambda fact: all((name in fact) == present for name in names)
 
 
@@ -431,6 +465,14 @@ class Chunk:
     facts: list[EngineFact] = field(default_factory=list)
     by_seq: dict[int, EngineFact] = field(default_factory=dict)
     helpers: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+    def __reduce__(self) -> tuple[Any, tuple[set[str], Packed]]:
+        """Pickled (for a worker) as its keys and packed facts; `by_seq` and `helpers` are filled there."""
+        return (_unpack_chunk, (self.keys, pack(self.facts)))
+
+
+def _unpack_chunk(keys: set[str], packed: Packed) -> Chunk:
+    return Chunk(keys, unpack(packed))
 
 
 @dataclass
@@ -569,7 +611,7 @@ class CompiledRule:
                 role = _role_of(condition)
                 if role is not None:
                     conditions.setdefault(role, []).append(condition)
-        return {role: may_match({"$or": items}) for role, items in conditions.items()}
+        return {role: may_match({"$or": _distinct(items)}) for role, items in conditions.items()}
 
     def encode(self, fact: EngineFact) -> dict[str, Any]:
         """The fields the rules read: times as epoch seconds, missing values left out.
@@ -577,15 +619,26 @@ class CompiledRule:
         Fields no condition reads cannot change what matches; leaving them out
         keeps the JSON durable_rules parses (and returns with every firing) small.
         """
-        read = self.fields_read
-        out: dict[str, Any] = {"kind": fact.kind} if "kind" in read else {}
-        for name, value in fact.values.items():
-            if value is None or name == "kind":
-                continue
-            encoded = encoded_name(name)
-            if encoded in read and not isinstance(value, (dict, list)):
+        pairs = self._read_pairs.get(fact.kind)
+        if pairs is None:
+            model = FACT_KINDS.get(fact.kind)
+            names = [n for n in (model.model_fields if model is not None else fact.values) if n != "kind"]
+            read = self.fields_read
+            pairs = self._read_pairs[fact.kind] = tuple(
+                (name, encoded_name(name)) for name in names if encoded_name(name) in read
+            )
+        out: dict[str, Any] = {"kind": fact.kind} if "kind" in self.fields_read else {}
+        values = fact.values
+        for name, encoded in pairs:
+            value = values.get(name)
+            if value is not None and not isinstance(value, (dict, list)):
                 out[encoded] = encode_value(value)
         return out
+
+    @cached_property
+    def _read_pairs(self) -> dict[str, tuple[tuple[str, str], ...]]:
+        """Per kind: (field, durable name) of the fields the rules read, in model order (filled on first use)."""
+        return {}
 
     def helpers(self, fact: EngineFact, role: str) -> dict[str, Any]:
         """Derived fields for one role (time of the role's pattern as `_at`, deadlines...)."""

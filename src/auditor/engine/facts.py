@@ -35,3 +35,35 @@ class EngineFact:
     @classmethod
     def from_model(cls, row_id: int, fact: FactModel) -> EngineFact:
         return cls(row_id, fact.kind, fact.natural_id(), fact.model_dump())
+
+
+Packed = tuple[dict[str, tuple[str, ...]], list[tuple[int, str, str, Any]]]
+
+
+def pack(facts: list[EngineFact]) -> Packed:
+    """Facts in a compact, quick-to-pickle form: values as tuples, their field names once per kind.
+
+    A sweep ships millions of facts to its workers; one dict per fact made pickling a large part of a sweep.
+    """
+    names: dict[str, tuple[str, ...]] = {}
+    rows = []
+    for fact in facts:
+        fields = tuple(fact.values)
+        known = names.setdefault(fact.kind, fields)
+        values = tuple(fact.values.values()) if fields == known else dict(fact.values)
+        rows.append((fact.row_id, fact.kind, fact.natural_id, values))
+    return names, rows
+
+
+def unpack(packed: Packed) -> list[EngineFact]:
+    """The facts `pack` packed."""
+    names, rows = packed
+    return [
+        EngineFact(
+            row_id,
+            kind,
+            natural_id,
+            values if isinstance(values, dict) else dict(zip(names[kind], values, strict=True)),
+        )
+        for row_id, kind, natural_id, values in rows
+    ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 
 from auditor.rulebook.expr import Duration
 
@@ -90,6 +91,7 @@ def period_containing(every: str, day: date) -> Period:
     raise ValueError(f"unknown period {every!r}")
 
 
+@lru_cache(maxsize=8192)
 def period_from_label(label: str) -> Period:
     """The period a label names: `2026-W09`, `2026-03`, `2026-Q1` or `2026` (ValueError otherwise)."""
     if "-W" in label:
