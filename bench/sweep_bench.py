@@ -18,8 +18,9 @@ Baselines, measured in the same run on the same data:
   evaluating the same six rules; their counts must equal the sweep's.
 * the reference evaluator (`engine/reference.py`, plain Python, one process) over the whole catalog, against the
   engine's evaluation; it runs per partition (it is quadratic within one), its counts must equal the sweep's.
-* durable_rules used naively: all facts of one rule (STG-001) in one session, on growing prefixes, each in a child
-  process with a time limit and an address-space limit; it shows where one session stops working.
+* durable_rules used naively: all facts of one rule (STG-001) in one session through the Host API with a Python
+  action per match, on growing prefixes, each in a child process with a time limit and an address-space limit;
+  it shows where one session stops working.
 """
 
 from __future__ import annotations
@@ -251,10 +252,14 @@ def step_reference(work: Path, args: dict[str, Any]) -> dict[str, Any]:
 
 
 def step_naive(work: Path, args: dict[str, Any]) -> dict[str, Any]:
-    """One rule's first `size` facts (whole partitions) in ONE durable_rules session."""
+    """One rule's first `size` facts (whole partitions) in ONE durable_rules session, used as its docs show.
+
+    The compiled rule (exact answers need its shape) on the Host API: facts asserted, then the sweep fact,
+    and a Python action per match (`run` called with each match, no batches).
+    """
     from auditor.engine.compiler import Chunk, compile_rule
     from auditor.engine.partition import partition
-    from auditor.engine.runner import DurableEvaluator
+    from auditor.engine.runner import quiet_host
 
     rulebook = book()
     rule = rulebook.by_id(args["rule"])
@@ -272,14 +277,19 @@ def step_naive(work: Path, args: dict[str, Any]) -> dict[str, Any]:
                 chunk.facts.append(fact)
     limit = args["memory_gb"] * 1024**3
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    fired: list[tuple[str, Any]] = []
+    ruleset = compiled.ruleset()
+    for name, body in ruleset.items():
+        body.pop("cap", None)
+        if not name.startswith(("accept_", "zz_")):
+            body["run"] = lambda c, name=name: fired.append((name, c.m))
     start = time.perf_counter()
-    outcome = DurableEvaluator().evaluate(compiled, chunk)
-    return {
-        "seconds": time.perf_counter() - start,
-        "facts": len(chunk.facts),
-        "findings": len(outcome.findings),
-        "checked": len(outcome.checked),
-    }
+    host = quiet_host()
+    host.set_rulesets({"naive": ruleset})
+    facts = [dict(fact, sid="1") for fact in compiled.encode_chunk(chunk)]
+    host.assert_facts("naive", facts)
+    host.assert_fact("naive", dict(compiled.sweep_fact(), sid="1"))
+    return {"seconds": time.perf_counter() - start, "facts": len(chunk.facts), "fired": len(fired)}
 
 
 STEPS = {
