@@ -107,7 +107,7 @@ def run_parts(spec: ReadSpec, parts: Iterable[Block | Oversized | list[RawRow]],
     try:
         for part in chain(head, parts):
             pending.append(pool.apply_async(_job, ((spec, part),)))
-            if len(pending) > jobs:  # a few parts in flight: memory stays flat
+            if len(pending) >= 2 * jobs:  # a few parts in flight: memory stays flat
                 yield pending.popleft().get()
         while pending:
             yield pending.popleft().get()
