@@ -61,7 +61,7 @@ def load_facts(session: Session, kinds: set[str], window_end: datetime) -> list[
         .where(FactRow.current.is_(True), FactRow.kind.in_(sorted(kinds)), FactRow.occurred_at < window_end)
         .order_by(FactRow.id)
     )
-    rows = session.connection().execution_options(yield_per=LOAD_BATCH).execute(query)
+    rows = session.connection().execute(query.execution_options(yield_per=LOAD_BATCH))  # this statement only
     return [engine_fact(row_id, kind, _payload(text)) for row_id, kind, text in rows]
 
 
