@@ -7,9 +7,12 @@ Shape of every compiled rule (docs/engine.md argues why it gives the batch answe
 * Only positive patterns: absence is computed in Python as "judged minus
   matched", from positive firings, never with ``$not``.
 * Every encoded fact has a unique durable ``id``; the fact's own ``id`` field
-  is encoded as ``_id``. A fact is encoded once per role it can play.
-* Every role has a catch-all rule, and every ruleset ends with a padding rule
-  (a durable_rules over-read at the end of its expression pool).
+  is encoded as ``_id``. A fact is encoded once per role it can play, with
+  only the fields the rules read, and not in a role whose every pattern it
+  certainly fails on its own fields (``may_match``).
+* Every role has a catch-all rule that never fires, and every ruleset ends
+  with a padding rule (a durable_rules over-read at the end of its expression
+  pool). Rules deliver their matches in batches (``cap``).
 * Joins always include the partition key, so subjects sharing a session never
   see each other's facts; every field a join reads is required with ``$ex``.
 """

@@ -216,12 +216,14 @@ def _maybe_crash(compiled: CompiledRule, task: Task) -> None:
 
 
 def run_pool(compiled: list[CompiledRule], batches: Iterable[list[Task]], jobs: int) -> Iterator[TaskResult]:
-    """Evaluate tasks in up to `jobs` forked worker processes, each dedicated to one rule.
+    """Evaluate each batch's tasks in up to `jobs` worker processes, each dedicated to one rule.
 
-    durable_rules is only safe with one ruleset per process, so a worker
-    evaluates tasks of a single rule and retires when that rule has no more
-    work or after TASKS_PER_WORKER tasks (bounded memory, under the 1,024
-    session cap). The parent knows which task each worker holds: a worker
+    A batch is one rule's tasks; the next is taken (partitioned) on every turn
+    of the loop while the workers evaluate. durable_rules is only safe with
+    one ruleset per process, so a worker evaluates tasks of a single rule and
+    retires when that rule has no more work, after TASKS_PER_WORKER tasks or
+    FACTS_PER_WORKER asserted facts (bounded memory, under the 1,024 session
+    cap). The parent knows which task each worker holds: a worker
     that dies costs only its own task, retried once in a fresh worker; a
     second death makes it an engine error.
     """
@@ -308,7 +310,7 @@ def _context() -> Any:
 
 @dataclass
 class _Worker:
-    """One forked worker process and the task it holds."""
+    """One worker process (forked by the fork server) and the task it holds."""
 
     process: Any
     conn: Any
