@@ -5,6 +5,7 @@ The property tests show the answers stay exact; these pin down what is filtered 
 
 from __future__ import annotations
 
+import pickle
 from datetime import date
 
 from auditor.engine.compiler import Chunk, compile_rule, may_match
@@ -56,3 +57,10 @@ def test_what_cannot_be_decided_alone_counts_as_possible() -> None:
     either = may_match({"$or": [{"stage": "deal"}, {"$gte": {"at": {"trigger": "at"}}}]})
     assert either is None
     assert may_match({"$or": [{"stage": "deal"}, {"stage": "lost"}]})({"stage": "lost"})  # type: ignore[misc]
+
+
+def test_a_compiled_rule_that_encoded_a_chunk_still_pickles_for_a_worker() -> None:
+    compiled = compile_rule(BOOK.by_id("STG-005"), WINDOW)
+    compiled.encode_chunk(Chunk(set()))  # builds the role tests (closures)
+    copy = pickle.loads(pickle.dumps(compiled))
+    assert copy.rules() == compiled.rules() and set(copy.role_tests) == set(compiled.role_tests)

@@ -503,6 +503,12 @@ class CompiledRule:
         self.check = rule.check
         self.name = "r_" + re.sub(r"[^A-Za-z0-9_]", "_", rule.id)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled for a worker without the role tests (closures; a worker builds its own)."""
+        state = dict(self.__dict__)
+        state.pop("role_tests", None)
+        return state
+
     # roles and partitioning -------------------------------------------
     def roles(self) -> dict[str, Pattern]:
         """The template's fact roles by alias."""
