@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import sqlite3
+import time
+from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
@@ -46,9 +49,23 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA cache_size=-65536")  # 64 MiB of pages (default 2 MiB): bulk ingest updates big indexes
     cursor.execute("PRAGMA temp_store=MEMORY")  # ingest's staging tables hold one block at a time
-    if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-        cursor.execute("PRAGMA journal_mode=WAL")  # once per database file; it persists
+    _wal(cursor)
     cursor.close()
+
+
+def _wal(cursor: Any) -> None:
+    """Switch the database file to WAL (once; it persists). Switching ignores busy_timeout: when another
+    process holds the file (e.g. switching it too, on first use), wait and try again for up to 30 s."""
+    for _attempt in range(300):
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc):
+                raise
+            time.sleep(0.1)
+    raise sqlite3.OperationalError("database is locked: could not switch it to WAL within 30 s")
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
