@@ -145,10 +145,14 @@ def _overread(variant: str, valgrind: bool = False) -> subprocess.CompletedProce
 def test_last_join_sequence_is_read_past_its_end() -> None:
     """The durable_rules bug the padding rule works around, seen by valgrind (if this fails, durable was fixed)."""
     require(shutil.which("valgrind") is not None, "valgrind is not installed")
-    bare = _overread("bare", valgrind=True)
+    for _attempt in range(3):  # valgrind saw it in every isolated run, but once not in a full suite run
+        bare = _overread("bare", valgrind=True)
+        assert "survived" in bare.stdout, bare.stderr[-2000:]
+        if "Invalid read" in bare.stderr:
+            break
+    assert "Invalid read" in bare.stderr and "reduceExpressionSequence" in bare.stderr, bare.stderr[-2000:]
     padded = _overread("padded", valgrind=True)
-    assert "survived" in bare.stdout and "survived" in padded.stdout, bare.stderr[-2000:]
-    assert "Invalid read" in bare.stderr and "reduceExpressionSequence" in bare.stderr
+    assert "survived" in padded.stdout, padded.stderr[-2000:]
     assert "Invalid read" not in padded.stderr, padded.stderr[-2000:]
 
 
