@@ -21,14 +21,16 @@ import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from ruamel.yaml import YAML, CommentedMap, CommentedSeq
+from ruamel.yaml import YAML, CommentedMap
 from ruamel.yaml.error import YAMLError
 
 from auditor.facts import FACT_KINDS
 from auditor.ingest.readers import TextFormat, file_format
+from auditor.rulebook.policy import known_zone
+from auditor.yaml_lines import line_at, plain
 
 
 class MappingError(ValueError):
@@ -96,11 +98,7 @@ class MappingSpec(BaseModel):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}") from None
-        return value
+        return known_zone(value)
 
 
 def _time_fields(kind: str) -> dict[str, str]:
@@ -206,7 +204,7 @@ def load_mapping(path: Path) -> Mapping:
     if not isinstance(data, CommentedMap):
         raise MappingError(f"{path}:1: a mapping file is a YAML mapping (kind, fields, ...)")
     try:
-        spec = MappingSpec.model_validate(_plain(data))
+        spec = MappingSpec.model_validate(plain(data))
     except ValidationError as exc:
         found = [(err["loc"], err["msg"]) for err in exc.errors(include_url=False)]
     else:
@@ -214,7 +212,7 @@ def load_mapping(path: Path) -> Mapping:
     problems = []
     for loc, message in found:
         where = _located(data, loc)
-        problems.append(f"{path}:{_line_at(data, where)}: {'.'.join(map(str, where)) or 'mapping'}: {message}")
+        problems.append(f"{path}:{line_at(data, where)}: {'.'.join(map(str, where)) or 'mapping'}: {message}")
     if problems:
         raise MappingError("\n".join(problems))
     return Mapping(spec, str(path))
@@ -242,26 +240,3 @@ def _located(data: CommentedMap, loc: tuple[Any, ...]) -> tuple[Any, ...]:
     if path[:1] == ("facts",) and "facts" not in data:
         return path[2:]
     return path
-
-
-def _line_at(node: Any, path: tuple[Any, ...]) -> int:
-    """Line of the deepest node of `path` found in the YAML document."""
-    line = node.lc.line + 1 if hasattr(node, "lc") else 1
-    for part in path:
-        if isinstance(node, CommentedMap) and part in node:
-            line = node.lc.key(part)[0] + 1
-            node = node[part]
-        elif isinstance(node, CommentedSeq) and isinstance(part, int) and part < len(node):
-            line = node.lc.item(part)[0] + 1
-            node = node[part]
-        else:
-            break
-    return line
-
-
-def _plain(node: Any) -> Any:
-    if isinstance(node, dict):
-        return {str(k): _plain(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_plain(v) for v in node]
-    return node

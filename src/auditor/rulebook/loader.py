@@ -18,6 +18,7 @@ from ruamel.yaml.error import YAMLError
 
 from auditor.rulebook.policy import Policy
 from auditor.rulebook.templates import TEMPLATES, Check, Resolver, RuleError
+from auditor.yaml_lines import line_at, line_of, plain
 
 Severity = Literal["critical", "high", "medium", "low"]
 SEVERITY_ORDER: dict[str, int] = {"critical": 0, "high": 1, "medium": 2, "low": 3}
@@ -157,28 +158,9 @@ def load_rulebook(paths: list[Path], policy: Policy | None = None) -> Rulebook:
     return book
 
 
-def _line_of(node: Any, key: str | None = None) -> int:
-    if isinstance(node, CommentedMap):
-        if key is not None and key in node:
-            try:
-                return node.lc.key(key)[0] + 1
-            except (KeyError, TypeError):
-                pass
-        return node.lc.line + 1
-    return 1
-
-
 def _line_at(node: Any, dotted: str) -> int:
     """Best line for a dotted path like `check.within.trigger.where` inside a rule node."""
-    line = _line_of(node)
-    current = node
-    for part in dotted.split("."):
-        if isinstance(current, CommentedMap) and part in current:
-            line = _line_of(current, part)
-            current = current[part]
-        else:
-            break
-    return line
+    return line_at(node, dotted.split("."))
 
 
 def _load_file(path: Path, text: str, policy: dict[str, dict[str, Any]]):  # type: ignore[no-untyped-def]
@@ -191,7 +173,7 @@ def _load_file(path: Path, text: str, policy: dict[str, dict[str, Any]]):  # typ
         yield Problem(source, line, None, f"not valid YAML: {getattr(exc, 'problem', exc)}")
         return
     try:
-        RuleFileSchema.model_validate(_plain(data))
+        RuleFileSchema.model_validate(plain(data))
     except ValidationError as exc:
         for err in exc.errors(include_url=False):
             if err["loc"] and err["loc"][0] == "rules" and len(err["loc"]) > 2:
@@ -207,20 +189,12 @@ def _load_file(path: Path, text: str, policy: dict[str, dict[str, Any]]):  # typ
         yield from _load_rule(source, node, area, policy)
 
 
-def _plain(node: Any) -> Any:
-    if isinstance(node, dict):
-        return {str(k): _plain(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_plain(v) for v in node]
-    return node
-
-
 def _load_rule(source: str, node: Any, area: str, policy: dict[str, dict[str, Any]]):  # type: ignore[no-untyped-def]
-    line = _line_of(node)
+    line = line_of(node)
     rule_id = node.get("id") if isinstance(node, CommentedMap) else None
     rule_id = rule_id if isinstance(rule_id, str) else None
     try:
-        raw = RuleSchema.model_validate(_plain(node))
+        raw = RuleSchema.model_validate(plain(node))
     except ValidationError as exc:
         for err in exc.errors(include_url=False):
             loc = ".".join(str(p) for p in err["loc"])

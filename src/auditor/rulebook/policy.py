@@ -32,6 +32,15 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 
+def known_zone(value: str) -> str:
+    """`value` if it names an IANA time zone; ValueError otherwise."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Berlin)") from None
+    return value
+
+
 class PolicyError(ValueError):
     """The policy file cannot be used; the message names the file and the problem."""
 
@@ -46,11 +55,7 @@ class _PolicySchema(BaseModel):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Berlin)") from None
-        return value
+        return known_zone(value)
 
     @field_validator("due_days")
     @classmethod
