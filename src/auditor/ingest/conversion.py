@@ -99,7 +99,7 @@ def row_facts(row: RawRow, convert: Converter) -> list[FactModel]:
 
 def stored_form(fact: FactModel, line: int) -> StagedFact:
     """The stored row of a fact; ValueError when its text cannot be stored (NUL, lone surrogates)."""
-    encoded = fact.__pydantic_serializer__.to_json(fact)  # what model_dump_json() gives, as UTF-8 bytes
+    encoded = _json(fact)
     if b"\\u0000" in encoded:
         raise ValueError("a field contains a NUL character")
     try:
@@ -112,4 +112,9 @@ def stored_form(fact: FactModel, line: int) -> StagedFact:
 
 def content_hash(fact: FactModel) -> str:
     """The digest of a fact's content: sha256 of its JSON (field order of the model)."""
-    return hashlib.sha256(fact.model_dump_json().encode("utf-8")).hexdigest()
+    return hashlib.sha256(_json(fact)).hexdigest()
+
+
+def _json(fact: FactModel) -> bytes:
+    """The fact's JSON as stored (what model_dump_json() gives), as UTF-8 bytes."""
+    return fact.__pydantic_serializer__.to_json(fact)

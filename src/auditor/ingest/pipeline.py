@@ -76,14 +76,10 @@ def process_block(spec: ReadSpec, block: Block | Oversized) -> PartResult:
     return convert_rows(parse_block(block, spec.source, spec.text_format), spec.convert, size)
 
 
-def _process_rows(spec: ReadSpec, rows: list[RawRow]) -> PartResult:
-    return convert_rows(rows, spec.convert)
-
-
 def _job(args: tuple[ReadSpec, Any]) -> PartResult:
     spec, part = args
     if isinstance(part, list):
-        return _process_rows(spec, part)
+        return convert_rows(part, spec.convert)
     return process_block(spec, part)
 
 
