@@ -252,3 +252,39 @@ def test_a_natural_id_repeated_in_a_later_part_of_a_large_file_is_merged_like_ro
         ).all()
     assert [tuple(v) for v in versions] == [(1, False, "P1"), (2, True, "P9")]
     assert _count(engine) == 40_001
+
+
+AWKWARD = ["tab\there", "line\nbreak", "carriage\rreturn", "back\\slash", "\\N", 'quote"d', "ünï\u2028code"]
+
+
+def test_awkward_text_is_stored_exactly_on_first_load_and_on_merge(tmp_path: Path, db_url: str) -> None:
+    """Tabs, line breaks, backslashes and COPY's null marker survive both ways into `facts` (COPY on PostgreSQL)."""
+    import csv
+    import json
+
+    def write(name: str, note_suffix: str) -> Path:
+        path = tmp_path / name / "material_request.csv"
+        path.parent.mkdir()
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            out = csv.writer(handle)
+            out.writerow(["id", "category", "item", "requested_by", "requested_at", "quantity"])
+            for n, text in enumerate(AWKWARD):
+                out.writerow([f"R{n}{text}", "sales_kit", text + note_suffix, f"P{n}", "2026-01-02", 1])
+        return path
+
+    engine = open_database(db_url)
+    with Session(engine) as session:
+        first = ingest_file(session, write("first", ""))  # straight into facts
+    with Session(engine) as session:
+        again = ingest_file(session, write("again", "!"))  # staged and merged: every row updated
+    assert (first.loaded, again.updated) == (len(AWKWARD), len(AWKWARD))
+    with Session(engine) as session:
+        rows = session.execute(select(FactRow.natural_id, FactRow.version, FactRow.payload)).all()
+    keys = [f"R{n}{text}".replace("\\", "\\\\") for n, text in enumerate(AWKWARD)]  # natural ids escape \\
+    assert sorted((natural_id, version) for natural_id, version, _ in rows) == sorted(
+        (key, version) for key in keys for version in (1, 2)
+    )
+    for natural_id, version, payload in rows:
+        payload = payload if isinstance(payload, dict) else json.loads(payload)
+        text = AWKWARD[int(natural_id[1])]
+        assert payload["item"] == text + ("!" if version == 2 else "")

@@ -35,11 +35,30 @@ def _schema_diff(engine) -> list:  # type: ignore[no-untyped-def]
         return compare_metadata(context, Base.metadata)
 
 
+def _collations(engine) -> tuple[set, set]:  # type: ignore[no-untyped-def]
+    """(table, column, collation) of every column: as the models declare them, and as the database has them.
+
+    Alembic's comparison does not look at collations (facts.kind and natural_id are COLLATE "C" on PostgreSQL).
+    """
+    declared, found = set(), set()
+    with engine.connect() as conn:
+        inspector = inspect(conn)
+        for table in Base.metadata.sorted_tables:
+            for column in table.columns:
+                impl = column.type.dialect_impl(engine.dialect)
+                declared.add((table.name, column.name, getattr(impl, "collation", None)))
+            for reflected in inspector.get_columns(table.name):
+                found.add((table.name, reflected["name"], getattr(reflected["type"], "collation", None)))
+    return declared, found
+
+
 def test_models_and_migrations_agree(db_url: str) -> None:
     engine = open_database(db_url)
     try:
         assert current_revision(engine) == head_revision()
         assert _schema_diff(engine) == []
+        declared, found = _collations(engine)
+        assert declared == found
         with engine.connect() as conn:
             tables = set(inspect(conn).get_table_names())
             assert legacy.triggers(conn) == legacy.expected_triggers(engine.dialect.name)

@@ -22,6 +22,11 @@ Day = date
 """A calendar day, ISO 8601 (YYYY-MM-DD)."""
 
 
+def _key_text(value: object) -> str:
+    """A natural-key value as text: ISO 8601 for days and instants."""
+    return value.isoformat() if isinstance(value, (date, datetime)) else str(value)
+
+
 class FactModel(BaseModel):
     """Base of all fact kinds.
 
@@ -38,14 +43,15 @@ class FactModel(BaseModel):
 
     def natural_id(self) -> str:
         """The fact's identity within its kind, e.g. ``'REQ-7'`` or ``'OPP-1|proposal|2026-01-02T00:00:00'``."""
+        values = self.__dict__
         parts = []
         for name in self.natural_key:
-            value = getattr(self, name)
-            text = value.isoformat() if isinstance(value, (date, datetime)) else str(value)
+            value = values[name]
+            text = value if value.__class__ is str else _key_text(value)
             if "|" in text or "\\" in text:  # keep the parts apart
                 text = text.replace("\\", "\\\\").replace("|", "\\|")
             parts.append(text)
-        return "|".join(parts)
+        return parts[0] if len(parts) == 1 else "|".join(parts)
 
     def occurred_at(self) -> datetime:
         """The fact's main time as a datetime (days are taken at midnight)."""

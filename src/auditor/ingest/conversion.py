@@ -110,6 +110,32 @@ def stored_form(fact: FactModel, line: int) -> StagedFact:
     return (fact.kind, fact.natural_id(), hashlib.sha256(encoded).hexdigest(), occurred, payload, line)
 
 
+COPY_COLUMNS = "kind, natural_id, version, current, occurred_at, content_hash, payload, batch_id"
+"""The columns of `copy_text` rows: version 1 of a current fact of a batch (PostgreSQL COPY)."""
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def copy_text(staged: list[StagedFact], batch_id: int) -> bytes:
+    """Stored facts as PostgreSQL COPY text rows (COPY_COLUMNS), ready for `COPY ... FROM STDIN`.
+
+    Made by the worker processes, so that the main process hands a part to the
+    server in one write instead of a call per row.
+    """
+    tail = f"\t{int(batch_id)}\n"
+    lines = []
+    for kind, natural_id, digest, occurred, payload, _line in staged:
+        lines.append(f"{kind}\t{_copy_field(natural_id)}\t1\tt\t{occurred}\t{digest}\t{_copy_field(payload)}{tail}")
+    return "".join(lines).encode("utf-8")
+
+
+def _copy_field(text: str) -> str:
+    """A text value in COPY's text format: backslash, tab and line breaks escaped."""
+    if "\\" in text or "\t" in text or "\n" in text or "\r" in text:
+        return text.translate(_COPY_ESCAPES)
+    return text
+
+
 def content_hash(fact: FactModel) -> str:
     """The digest of a fact's content: sha256 of its JSON (field order of the model)."""
     return hashlib.sha256(_json(fact)).hexdigest()

@@ -6,7 +6,7 @@ import hashlib
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -73,8 +73,6 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-
-
 def ingest_file(
     session: Session,
     path: Path,
@@ -99,8 +97,11 @@ def ingest_file(
     source = str(path)
     try:
         spec, parts = _file_parts(path, kind, convert, text_format)
+        batch = _open_batch(session, source, sha, kind)
+        if session.get_bind().dialect.name == "postgresql":
+            spec = replace(spec, copy_batch=batch.id)  # the workers write COPY text rows of this batch
         results = run_parts(spec, parts, default_jobs() if jobs is None else jobs)
-        result, stager = _load(session, results, source, sha, kind, progress)
+        result, stager = _load(session, batch, results, progress)
     except SourceError as exc:
         session.rollback()
         _record_unreadable(session, source, sha, kind, exc)
@@ -137,7 +138,7 @@ def ingest_rows(
 ) -> IngestResult:
     """Load records already read as one batch in the caller's transaction; the caller commits."""
     results = (convert_rows(part, KindConverter(kind)) for part in record_parts(rows))
-    result, stager = _load(session, results, source, sha256, kind, None)
+    result, stager = _load(session, _open_batch(session, source, sha256, kind), results, None)
     stager.drop()
     return result
 
@@ -163,23 +164,24 @@ def _file_parts(
     return ReadSpec(str(path), described, convert), blocks
 
 
-def _load(
-    session: Session,
-    results: Iterable[PartResult],
-    source: str,
-    sha: str,
-    kind: str | None,
-    progress: Progress | None,
-) -> tuple[IngestResult, Stager]:
-    """Merge every part's facts and store its rejects; the batch row gets the counts."""
+def _open_batch(session: Session, source: str, sha: str, kind: str | None) -> IngestBatch:
+    """The new batch's row (in the session's transaction)."""
     batch = IngestBatch(source=source, sha256=sha, kind=kind, started_at=datetime.now())
     session.add(batch)
     session.flush()
+    return batch
+
+
+def _load(
+    session: Session, batch: IngestBatch, results: Iterable[PartResult], progress: Progress | None
+) -> tuple[IngestResult, Stager]:
+    """Merge every part's facts and store its rejects; the batch row gets the counts."""
+    source = batch.source
     stager = Stager(session, batch.id)
     result = IngestResult(source=source, batch_id=batch.id)
     for part in results:
         result.read += part.read
-        counts = stager.merge(part.staged, part.repeats)
+        counts = stager.merge(part)
         result.loaded += counts.loaded
         result.updated += counts.updated
         result.unchanged += counts.unchanged

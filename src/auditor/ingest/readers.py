@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from auditor.facts import FACT_KINDS
 from auditor.ingest.blocks import Block, Oversized, open_binary, split_blocks
@@ -30,9 +30,8 @@ class SourceError(ValueError):
         self.line = line
 
 
-@dataclass(frozen=True, slots=True)
-class RawRow:
-    """One record as read from a file, before validation.
+class RawRow(NamedTuple):
+    """One record as read from a file, before validation (a tuple: a million of them are made per file).
 
     ``data`` is the record's fields (column -> text for CSV, the object for
     JSONL). ``error`` is set when the record could not even be parsed (bad
@@ -135,6 +134,7 @@ def parse_block(block: Block | Oversized, source: str, text_format: TextFormat) 
 
 def _csv_records(text: str, first_line: int, source: str, text_format: TextFormat) -> Iterator[RawRow]:
     header = text_format.header
+    columns = len(header)
     lines = text.split("\n")
     reader = csv.reader(io.StringIO(text), delimiter=text_format.delimiter)
     end = 0
@@ -150,20 +150,21 @@ def _csv_records(text: str, first_line: int, source: str, text_format: TextForma
             yield RawRow(source, first_line + start, raw, {}, f"unreadable CSV record: {exc}")
             continue
         end = reader.line_num
-        if not any(v.strip() for v in values):
-            continue
         raw = lines[start] if end == start + 1 else "\n".join(lines[start:end])
-        if len(values) != len(header):
+        if len(values) != columns:
+            if not any(v.strip() for v in values):
+                continue  # a blank line
             yield RawRow(
                 source,
                 first_line + start,
                 printable(raw.rstrip("\r")),
                 {},
-                f"row has {len(values)} values but the header has {len(header)} columns",
+                f"row has {len(values)} values but the header has {columns} columns",
             )
             continue
-        data = {column: value for column, value in zip(header, values, strict=True) if value.strip() != ""}
-        yield RawRow(source, first_line + start, raw.rstrip("\r"), data)
+        data = {column: value for column, value in zip(header, values, strict=True) if value and not value.isspace()}
+        if data:
+            yield RawRow(source, first_line + start, raw.rstrip("\r"), data)
 
 
 def _jsonl_records(text: str, first_line: int, source: str) -> Iterator[RawRow]:

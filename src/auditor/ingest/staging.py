@@ -21,9 +21,11 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from auditor.ingest.conversion import StagedFact
+from auditor.ingest.conversion import COPY_COLUMNS, copy_text
+from auditor.ingest.pipeline import PartResult
 
 _COLUMNS = "seq, kind, natural_id, content_hash, occurred_at, payload"
+_COPY_WRITE = 4 << 20  # bytes per COPY write
 
 _CHANGES = """
 INSERT INTO ingest_changes (seq, kind, natural_id, content_hash, occurred_at, payload, prev_id, base_version, is_new)
@@ -31,7 +33,7 @@ SELECT s.seq, s.kind, s.natural_id, s.content_hash, s.occurred_at, s.payload, f.
        CASE WHEN f.id IS NULL AND s.prev_hash IS NULL THEN 1 ELSE 0 END
 FROM (SELECT st.*, LAG(st.content_hash) OVER (PARTITION BY st.kind, st.natural_id ORDER BY st.seq) AS prev_hash
       FROM ingest_stage st) s
-LEFT JOIN facts f ON f.kind = s.kind AND f.natural_id = s.natural_id AND {current}
+LEFT JOIN facts f ON f.kind = s.kind AND f.natural_id = s.natural_id AND f.current
 WHERE (s.prev_hash IS NULL AND (f.id IS NULL OR f.content_hash <> s.content_hash))
    OR (s.prev_hash IS NOT NULL AND s.prev_hash <> s.content_hash)
 """
@@ -41,7 +43,7 @@ INSERT INTO ingest_changes (seq, kind, natural_id, content_hash, occurred_at, pa
 SELECT s.seq, s.kind, s.natural_id, s.content_hash, s.occurred_at, s.payload, f.id, COALESCE(f.version, 0),
        CASE WHEN f.id IS NULL THEN 1 ELSE 0 END
 FROM ingest_stage s
-LEFT JOIN facts f ON f.kind = s.kind AND f.natural_id = s.natural_id AND {current}
+LEFT JOIN facts f ON f.kind = s.kind AND f.natural_id = s.natural_id AND f.current
 WHERE f.id IS NULL OR f.content_hash <> s.content_hash
 """
 
@@ -93,39 +95,49 @@ class Stager:
 
     def _create(self) -> None:
         if self.dialect == "postgresql":
-            types = "seq bigint, kind text, natural_id text, content_hash text, occurred_at timestamp, payload json"
+            # The stage takes COPY_COLUMNS rows as the workers made them; seq numbers them in file order.
+            key = 'kind text COLLATE "C", natural_id text COLLATE "C"'  # as in facts: the join uses its index
+            stage = (
+                f"seq bigserial, {key}, version integer, current boolean,"
+                " occurred_at timestamp, content_hash text, payload json, batch_id integer"
+            )
+            types = f"seq bigint, {key}, content_hash text, occurred_at timestamp, payload json"
             suffix = " ON COMMIT DROP"
         else:
             types = "seq integer, kind text, natural_id text, content_hash text, occurred_at text, payload text"
-            suffix = ""
-        for table, extra in (
-            ("ingest_stage", ""),
-            ("ingest_changes", ", prev_id integer, base_version integer, is_new integer"),
+            stage, suffix = types, ""
+        for table, columns in (
+            ("ingest_stage", stage),
+            ("ingest_changes", f"{types}, prev_id integer, base_version integer, is_new integer"),
         ):
             self._run(f"DROP TABLE IF EXISTS {table}")
-            self._run(f"CREATE TEMPORARY TABLE {table} ({types}{extra}){suffix}")
+            self._run(f"CREATE TEMPORARY TABLE {table} ({columns}){suffix}")
 
     def _run(self, sql: str, params: dict[str, Any] | None = None) -> Any:
         return self.session.execute(text(sql), params or {})
 
-    def merge(self, staged: list[StagedFact], repeats: bool = True) -> MergeCounts:
-        """Stage `staged` (in file order) and merge it into `facts`.
+    def merge(self, part: PartResult) -> MergeCounts:
+        """Stage the part's facts (in file order) and merge them into `facts`.
 
-        `repeats=False` promises that no natural id occurs twice in `staged`: a simpler merge then does,
-        and when no fact of these kinds was stored before this batch, the rows go straight into `facts`.
+        When no natural id occurs twice in the part (`repeats` is false), a simpler merge does, and when no
+        fact of these kinds was stored before this batch, the rows go straight into `facts`.
         """
+        staged = part.count or len(part.staged)
         if not staged:
             return MergeCounts()
-        if not repeats and all(self._first_of_kind(kind) for kind in {row[0] for row in staged}):
+        if self.dialect == "postgresql" and not part.copy:
+            part.copy = copy_text(part.staged, self.batch_id)
+        kinds = part.kinds or {row[0] for row in part.staged}
+        repeats = part.repeats
+        if not repeats and all(self._first_of_kind(kind) for kind in kinds):
             try:
                 with self.session.begin_nested():
-                    self._insert_new(staged)
-                return MergeCounts(loaded=len(staged))
+                    self._insert_new(part)
+                return MergeCounts(loaded=staged)
             except self.session.get_bind().dialect.loaded_dbapi.IntegrityError:
                 pass  # a natural id this batch stored already (a later row of the file): merge it properly
-        self._stage(staged)
-        current = "f.current" if self.dialect == "postgresql" else "+f.current = 1"  # +: not the (current, kind) index
-        self._run((_CHANGES if repeats else _CHANGES_UNIQUE).format(current=current))
+        self._stage(part)
+        self._run(_CHANGES if repeats else _CHANGES_UNIQUE)
         changed, loaded, retired = self._run(
             "SELECT COUNT(*), COALESCE(SUM(is_new), 0), COUNT(prev_id) FROM ingest_changes"
         ).one()
@@ -136,7 +148,7 @@ class Stager:
         empty = "TRUNCATE {}" if self.dialect == "postgresql" else "DELETE FROM {}"
         self._run(empty.format("ingest_stage"))
         self._run(empty.format("ingest_changes"))
-        return MergeCounts(loaded=int(loaded), updated=int(changed - loaded), unchanged=len(staged) - int(changed))
+        return MergeCounts(loaded=int(loaded), updated=int(changed - loaded), unchanged=staged - int(changed))
 
     def _first_of_kind(self, kind: str) -> bool:
         """No fact of `kind` was stored before this batch (asked once per kind and batch)."""
@@ -148,44 +160,49 @@ class Stager:
             self._fresh[kind] = earlier is None
         return self._fresh[kind]
 
-    def _insert_new(self, staged: list[StagedFact]) -> None:
-        """Version 1 of facts never seen, straight into `facts` (the unique index refuses a repeated natural id)."""
-        rows = staged  # in index order (convert_rows sorts parts without repeats): the B-tree fills left to right
+    def _insert_new(self, part: PartResult) -> None:
+        """Version 1 of facts never seen, straight into `facts` (the unique index refuses a repeated natural id).
+
+        The rows come in index order (convert_rows sorts parts without repeats): the B-tree fills left to right.
+        """
         dbapi = self.session.connection().connection
-        columns = "kind, natural_id, version, current, occurred_at, content_hash, payload, batch_id"
         if self.dialect == "postgresql":
-            with dbapi.cursor() as cursor, cursor.copy(f"COPY facts ({columns}) FROM STDIN") as copy:
-                for kind, natural_id, digest, occurred, payload, _line in rows:
-                    copy.write_row((kind, natural_id, 1, True, occurred, digest, payload, self.batch_id))
+            self._copy(dbapi, f"facts ({COPY_COLUMNS})", part.copy)
             return
         cursor = dbapi.cursor()
         try:
             cursor.executemany(
-                f"INSERT INTO facts ({columns}) VALUES (?, ?, 1, 1, ?, ?, ?, {int(self.batch_id)})",
-                [(k, n, o, h, p) for k, n, h, o, p, _line in rows],
+                f"INSERT INTO facts ({COPY_COLUMNS}) VALUES (?, ?, 1, 1, ?, ?, ?, {int(self.batch_id)})",
+                [(k, n, o, h, p) for k, n, h, o, p, _line in part.staged],
             )
         finally:
             cursor.close()
 
-    def _stage(self, staged: list[StagedFact]) -> None:
-        start = self._seq
-        self._seq += len(staged)
+    def _stage(self, part: PartResult) -> None:
         dbapi = self.session.connection().connection
         if self.dialect == "postgresql":
+            self._copy(dbapi, f"ingest_stage ({COPY_COLUMNS})", part.copy)  # seq: the next numbers, in order
             with dbapi.cursor() as cursor:
-                with cursor.copy(f"COPY ingest_stage ({_COLUMNS}) FROM STDIN") as copy:
-                    for seq, (kind, natural_id, digest, occurred, payload, _line) in enumerate(staged, start):
-                        copy.write_row((seq, kind, natural_id, digest, occurred, payload))
                 cursor.execute("ANALYZE ingest_stage")  # a temporary table has no statistics: plan the join well
             return
+        start = self._seq
+        self._seq += len(part.staged)
         cursor = dbapi.cursor()
         try:
             cursor.executemany(
                 f"INSERT INTO ingest_stage ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
-                [(seq, k, n, h, o, p) for seq, (k, n, h, o, p, _line) in enumerate(staged, start)],
+                [(seq, k, n, h, o, p) for seq, (k, n, h, o, p, _line) in enumerate(part.staged, start)],
             )
         finally:
             cursor.close()
+
+    @staticmethod
+    def _copy(dbapi: Any, target: str, data: bytes) -> None:
+        """COPY text rows into a table, in writes of a few MiB."""
+        with dbapi.cursor() as cursor, cursor.copy(f"COPY {target} FROM STDIN") as copy:
+            view = memoryview(data)
+            for start in range(0, len(view), _COPY_WRITE):
+                copy.write(view[start : start + _COPY_WRITE])
 
     def undo(self) -> None:
         """Take back every fact this batch merged and make the versions before them current again."""
