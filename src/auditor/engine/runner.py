@@ -33,7 +33,7 @@ import signal
 import sys
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait as connection_wait
 from typing import Any
@@ -215,7 +215,17 @@ def _maybe_crash(compiled: CompiledRule, task: Task) -> None:
     os.kill(os.getpid(), signal.SIGSEGV)
 
 
-def run_pool(compiled: list[CompiledRule], batches: Iterable[list[Task]], jobs: int) -> Iterator[TaskResult]:
+def fault_variables() -> dict[str, str]:
+    """The fault injection settings (tests only) in this process's environment."""
+    return {name: os.environ[name] for name in FAULT_VARIABLES if name in os.environ}
+
+
+def run_pool(
+    compiled: Sequence[CompiledRule] | Mapping[int, CompiledRule],
+    batches: Iterable[list[Task]],
+    jobs: int,
+    fault: dict[str, str] | None = None,
+) -> Iterator[TaskResult]:
     """Evaluate each batch's tasks in up to `jobs` worker processes, each dedicated to one rule.
 
     A batch is one rule's tasks; the next is taken (partitioned) on every turn
@@ -225,9 +235,10 @@ def run_pool(compiled: list[CompiledRule], batches: Iterable[list[Task]], jobs: 
     FACTS_PER_WORKER asserted facts (bounded memory, under the 1,024 session
     cap). The parent knows which task each worker holds: a worker
     that dies costs only its own task, retried once in a fresh worker; a
-    second death makes it an engine error.
+    second death makes it an engine error. `compiled` is indexed by the tasks'
+    rule_index; `fault` (tests only) defaults to this process's environment.
     """
-    fault = {name: os.environ[name] for name in FAULT_VARIABLES if name in os.environ}
+    fault = fault_variables() if fault is None else fault
     pending: dict[int, deque[tuple[Task, int]]] = {}
     more = iter(batches)
     exhausted = False
