@@ -46,6 +46,17 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> SynthResult:
     return generate(tmp_path_factory.mktemp("org"), seed=4, reps=8, months=3)
 
 
+@pytest.fixture
+def small_pieces(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cut the (small) data into many chunks, tasks and bundles, so that rules span bundles and bundles tasks."""
+    from auditor.engine import evaluate as evaluate_module
+    from auditor.engine import partition
+
+    monkeypatch.setattr(partition, "MAX_CHUNK_KEYS", 4)
+    monkeypatch.setattr(evaluate_module, "TASK_CHUNKS", 3)
+    monkeypatch.setattr(cluster_module, "BUNDLE_FACTS", 150)
+
+
 def _stored(engine: Engine, sweep_id: int) -> dict[str, Any]:
     """What a sweep stored that the engine decides (not the lifecycle: a second sweep's findings recur)."""
     with Session(engine) as session:
@@ -78,7 +89,9 @@ def _stored(engine: Engine, sweep_id: int) -> dict[str, Any]:
         }
 
 
-def test_cli_sweep_on_the_cluster_equals_the_local_sweep(db_url: str, synth: SynthResult, scheduler: str) -> None:
+def test_cli_sweep_on_the_cluster_equals_the_local_sweep(
+    db_url: str, synth: SynthResult, scheduler: str, small_pieces: None
+) -> None:
     engine = open_database(db_url)
     for path in synth.files:
         with Session(engine) as session:
