@@ -149,6 +149,47 @@ def test_crash_always_is_the_same_engine_error_as_locally(scheduler: str, monkey
     assert len(held) == 2 and not any(held.values()), "durable_rules ran inside a Dask worker process"
 
 
+@pytest.fixture(scope="module")
+def fragile() -> Iterator[str]:
+    """A cluster whose workers the tests kill; Dask gives up on a task at the first death of its worker."""
+    import dask
+
+    with (
+        dask.config.set({"distributed.scheduler.allowed-failures": 0}),
+        distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as local,
+    ):
+        yield local.scheduler_address
+
+
+def _kill_dask_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUDITOR_FAULT_KIND", "dask-worker")
+    monkeypatch.setenv("AUDITOR_FAULT_RULE", "MAT-001")
+    monkeypatch.setenv("AUDITOR_FAULT_SUBJECT", "R7")
+
+
+def test_bundles_on_a_dask_worker_that_died_are_retried(
+    fragile: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    facts = _facts()
+    clean = evaluate(BOOK.rules, facts, WINDOW, jobs=2)
+    _kill_dask_worker(monkeypatch)
+    monkeypatch.setenv("AUDITOR_FAULT_ONCE_FILE", str(tmp_path / "killed-once"))
+    remote = evaluate(BOOK.rules, facts, WINDOW, scheduler=fragile)
+    assert (tmp_path / "killed-once").exists(), "the fault was not injected"
+    assert remote.retried_tasks >= 1  # the bundle Dask gave up on, and any other on the same worker, retried alone
+    _same(remote, clean)
+
+
+def test_task_that_keeps_killing_dask_workers_is_an_engine_error(fragile: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Alone on the cluster (one rule), so that no other task dies with the worker twice."""
+    rule = [BOOK.by_id("MAT-001")]
+    _kill_dask_worker(monkeypatch)
+    remote = evaluate(rule, _facts(), WINDOW, scheduler=fragile)
+    assert len(remote.errors) == 1
+    error = remote.errors[0]
+    assert error.rule_id == "MAT-001" and "R7" in error.subjects and "KilledWorker" in error.error
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

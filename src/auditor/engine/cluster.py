@@ -20,9 +20,13 @@ errors naming rule and subjects.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import multiprocessing
+import os
+import signal
 import sys
 import uuid
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -32,13 +36,13 @@ from typing import Any
 
 import auditor
 from auditor.engine.compiler import CompiledRule
-from auditor.engine.runner import TASKS_PER_WORKER, Task, TaskResult, fault_variables, run_pool
+from auditor.engine.runner import TASKS_PER_WORKER, Task, TaskResult, fault_fires, fault_variables, run_pool
 
 CONNECT_TIMEOUT = 10.0  # seconds to reach the scheduler
 WORKER_WAIT = 30.0  # seconds to wait for a first worker to join the scheduler
 BUNDLE_FACTS = 20_000  # facts shipped in one Dask task (with TASKS_PER_WORKER tasks at most)
 IN_FLIGHT_PER_THREAD = 2  # bundles submitted and not yet collected, per Dask worker thread
-_KILLED = "Dask worker died running this task on every attempt (KilledWorker)"
+_KILLED = "Dask workers died running this task, also when retried alone (KilledWorker)"
 
 
 class ClusterError(RuntimeError):
@@ -53,6 +57,7 @@ class Bundle:
     compiled: CompiledRule
     tasks: list[Task]
     fault: dict[str, str]  # fault injection (tests only), from the sweeping process
+    retry: bool = False  # a task alone, retried after Dask gave up on its bundle
 
     def facts(self) -> int:
         return sum(len(chunk.facts) for task in self.tasks for chunk in task.chunks)
@@ -112,25 +117,40 @@ class Cluster:
         self.close()
 
     def run(self, compiled: list[CompiledRule], batches: Iterable[list[Task]]) -> Iterator[TaskResult]:
-        """Evaluate the batches' tasks on the cluster; each task's result as its bundle finishes."""
+        """Evaluate the batches' tasks on the cluster; each task's result as its bundle finishes.
+
+        A bundle Dask gave up on (KilledWorker: workers died running it, maybe
+        because of another bundle on the same worker) is retried once, each
+        task alone, first in line; a task alone that Dask gives up on again is
+        an engine error.
+        """
         from distributed import as_completed
 
-        fault = fault_variables()
         limit = IN_FLIGHT_PER_THREAD * self.threads
         held: dict[Any, Bundle] = {}  # future -> its bundle
         done = as_completed(loop=self.client.loop)
+        again: deque[Bundle] = deque()
+        fresh = bundles(compiled, batches, fault_variables())
         run = uuid.uuid4().hex[:12]
-        for number, bundle in enumerate(bundles(compiled, batches, fault)):
-            while len(held) >= limit:
-                yield from _collect(next(done), held)
-            shipped = self.client.scatter(bundle, hash=False)
+        exhausted = False
+        for number in itertools.count():
+            # Make room; once every bundle is out, wait for results (which may bring retries).
+            while held and (len(held) >= limit or (exhausted and not again)):
+                results, retries = _collect(next(done), held)
+                again.extend(retries)
+                yield from results
+            bundle = again.popleft() if again else None if exhausted else next(fresh, None)
+            if bundle is None:
+                if not held and not again:
+                    return
+                exhausted = True
+                continue
+            # The bundle travels inside the task (not scattered): should its worker die, the scheduler still holds
+            # it and can run the task elsewhere. A bundle is a few MB at most (about 120 bytes per packed fact).
             key = f"auditor-{run}-{number}-{bundle.compiled.rule.id}"
-            future = self.client.submit(run_bundle, shipped, pure=False, key=key)
-            del shipped  # held by the task only: freed on the worker once the task is
+            future = self.client.submit(run_bundle, bundle, pure=False, key=key)
             held[future] = bundle
             done.add(future)
-        while held:
-            yield from _collect(next(done), held)
 
 
 _INSTALL = "install the same auditor (same commit, with its [cluster] extra) and Python on every worker"
@@ -152,31 +172,45 @@ def bundles(compiled: list[CompiledRule], batches: Iterable[list[Task]], fault: 
             yield Bundle(current[0].rule_index, compiled[current[0].rule_index], current, fault)
 
 
-def _collect(future: Any, held: dict[Any, Bundle]) -> list[TaskResult]:
-    """A finished bundle's results; its tasks become engine errors when Dask gave up on it."""
+def _collect(future: Any, held: dict[Any, Bundle]) -> tuple[list[TaskResult], list[Bundle]]:
+    """A finished bundle's results, or its tasks to retry alone when Dask gave up on it the first time."""
     from distributed import KilledWorker
 
     bundle = held.pop(future)
     try:
-        return future.result()
+        results: list[TaskResult] = future.result()
     except KilledWorker as exc:
+        if not bundle.retry:
+            return [], [Bundle(bundle.rule_index, bundle.compiled, [t], bundle.fault, retry=True) for t in bundle.tasks]
         return [
             TaskResult(t.rule_index, error=f"{_KILLED}: {exc}", subjects=t.subjects(), retried=True)
             for t in bundle.tasks
-        ]
+        ], []
     except Exception as exc:
         raise ClusterError(
             f"Dask failed evaluating rule {bundle.compiled.rule.id}: {type(exc).__name__}: {exc}"
         ) from exc
     finally:
         future.release()
+    for result in results:
+        result.retried = result.retried or bundle.retry
+    return results, []
 
 
 def run_bundle(bundle: Bundle) -> list[TaskResult]:
     """On a Dask worker: evaluate a bundle through the local pool, in one evaluation process at a time."""
+    _maybe_kill_worker(bundle)
     _allow_children()
     compiled: Mapping[int, CompiledRule] = {bundle.rule_index: bundle.compiled}
     return list(run_pool(compiled, [bundle.tasks], jobs=1, fault=bundle.fault))
+
+
+def _maybe_kill_worker(bundle: Bundle) -> None:
+    """Fault injection for tests: with AUDITOR_FAULT_KIND=dask-worker the Dask worker itself dies (SIGKILL)."""
+    if bundle.fault.get("AUDITOR_FAULT_KIND") != "dask-worker":
+        return
+    if fault_fires(bundle.fault, bundle.compiled.rule.id, [s for t in bundle.tasks for s in t.subjects()]):
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _allow_children() -> None:

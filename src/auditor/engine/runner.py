@@ -196,23 +196,33 @@ _WORKER_FAULT: dict[str, str] = {}
 
 
 def _maybe_crash(compiled: CompiledRule, task: Task) -> None:
-    """Fault injection for tests: segfault this worker on a given rule and subject.
-
-    AUDITOR_FAULT_RULE and AUDITOR_FAULT_SUBJECT (in the sweeping process's
-    environment) select the task; with AUDITOR_FAULT_ONCE_FILE set, only the
-    first attempt crashes (the file marks it).
-    """
-    rule_id = _WORKER_FAULT.get("AUDITOR_FAULT_RULE")
-    if not rule_id or compiled.rule.id != rule_id or _WORKER_FAULT.get("AUDITOR_FAULT_SUBJECT") not in task.subjects():
+    """Fault injection for tests: segfault (or hang) this worker on a given rule and subject."""
+    if _WORKER_FAULT.get("AUDITOR_FAULT_KIND", "crash") not in ("crash", "hang"):
+        return  # another process's fault (engine/cluster.py)
+    if not fault_fires(_WORKER_FAULT, compiled.rule.id, task.subjects()):
         return
-    marker = _WORKER_FAULT.get("AUDITOR_FAULT_ONCE_FILE")
-    if marker is not None:
-        if os.path.exists(marker):
-            return
-        open(marker, "w").close()
     if _WORKER_FAULT.get("AUDITOR_FAULT_KIND") == "hang":
         time.sleep(3600)
     os.kill(os.getpid(), signal.SIGSEGV)
+
+
+def fault_fires(fault: dict[str, str], rule_id: str, subjects: Iterable[str]) -> bool:
+    """Whether an injected fault (tests only) selects this rule and one of these subjects, now.
+
+    AUDITOR_FAULT_RULE and AUDITOR_FAULT_SUBJECT (in the sweeping process's
+    environment) select the task; with AUDITOR_FAULT_ONCE_FILE set, only the
+    first attempt fires (the file marks it). AUDITOR_FAULT_KIND says how.
+    """
+    if not fault.get("AUDITOR_FAULT_RULE") or fault["AUDITOR_FAULT_RULE"] != rule_id:
+        return False
+    if fault.get("AUDITOR_FAULT_SUBJECT") not in subjects:
+        return False
+    marker = fault.get("AUDITOR_FAULT_ONCE_FILE")
+    if marker is not None:
+        if os.path.exists(marker):
+            return False
+        open(marker, "w").close()
+    return True
 
 
 def fault_variables() -> dict[str, str]:
