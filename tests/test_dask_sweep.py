@@ -212,6 +212,24 @@ def test_unreachable_scheduler_exits_2_and_sweeps_nothing(
         assert session.execute(select(Sweep)).first() is None
 
 
+def test_run_takes_the_scheduler_from_the_environment_over_auditor_toml(
+    sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cluster_module, "CONNECT_TIMEOUT", 1.0)
+    in_file, in_env = f"tcp://127.0.0.1:{_free_port()}", f"tcp://127.0.0.2:{_free_port()}"
+    config = tmp_path / "auditor.toml"
+    config.write_text(f'[database]\nurl = "{sqlite_url}"\n[cluster]\nscheduler = "{in_file}"\n', encoding="utf-8")
+    command = ["--config", str(config), "run", "--as-of", "2026-01-31", "--dry-run", "--rules", str(RULES)]
+    monkeypatch.delenv("AUDITOR_SCHEDULER", raising=False)
+    from_file = CliRunner().invoke(main, command)
+    assert from_file.exit_code == 2 and f"cannot reach the Dask scheduler at {in_file}" in from_file.output
+    monkeypatch.setenv("AUDITOR_SCHEDULER", in_env)
+    from_env = CliRunner().invoke(main, command)
+    assert from_env.exit_code == 2 and f"cannot reach the Dask scheduler at {in_env}" in from_env.output
+    with Session(open_database(sqlite_url)) as session:
+        assert session.execute(select(Sweep)).first() is None
+
+
 def test_scheduler_without_workers_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cluster_module, "WORKER_WAIT", 1.0)
     with (
