@@ -13,8 +13,8 @@ at a time per Dask thread), whose processes are forked from a fork server in
 the Dask worker, dedicated to the bundle's rule, and gone when the bundle is.
 An evaluation process that dies costs its task a retry, twice an engine
 error, as locally. A Dask worker that dies is Dask's to retry on another
-worker; when Dask gives up on a bundle (KilledWorker), its tasks become engine
-errors naming rule and subjects.
+worker; when Dask gives up on a bundle (KilledWorker), its tasks are retried
+once more, each alone, and then become engine errors naming rule and subjects.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import sys
 import uuid
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
@@ -57,6 +57,7 @@ class Bundle:
     compiled: CompiledRule
     tasks: list[Task]
     fault: dict[str, str]  # fault injection (tests only), from the sweeping process
+    fingerprint: str  # the sweeping process's code_fingerprint(): a worker with other code refuses the bundle
     retry: bool = False  # a task alone, retried after Dask gave up on its bundle
 
     def facts(self) -> int:
@@ -79,13 +80,13 @@ class Cluster:
         except (OSError, TimeoutError, ValueError, TypeError) as exc:
             raise ClusterError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
         try:
-            self.threads = self._check()
+            self._check()
         except BaseException:
             self.client.close()
             raise
 
-    def _check(self) -> int:
-        """Wait for a worker, refuse workers with other code; the number of worker threads."""
+    def _check(self) -> None:
+        """Wait for a worker; refuse workers that run other code."""
         try:
             self.client.wait_for_workers(1, timeout=WORKER_WAIT)
         except TimeoutError:
@@ -105,6 +106,9 @@ class Cluster:
                 f"{len(other)} Dask worker(s) run other code than this auditor ({', '.join(other[:3])}: "
                 f"{found[other[0]]}, here {ours}); {_INSTALL}"
             )
+
+    def worker_threads(self) -> int:
+        """Threads of the workers now connected (at least one)."""
         return max(1, sum(self.client.nthreads().values()))
 
     def close(self) -> None:
@@ -126,7 +130,6 @@ class Cluster:
         """
         from distributed import as_completed
 
-        limit = IN_FLIGHT_PER_THREAD * self.threads
         held: dict[Any, Bundle] = {}  # future -> its bundle
         done = as_completed(loop=self.client.loop)
         again: deque[Bundle] = deque()
@@ -134,6 +137,7 @@ class Cluster:
         run = uuid.uuid4().hex[:12]
         exhausted = False
         for number in itertools.count():
+            limit = IN_FLIGHT_PER_THREAD * self.worker_threads()  # workers may join or leave meanwhile
             # Make room; once every bundle is out, wait for results (which may bring retries).
             while held and (len(held) >= limit or (exhausted and not again)):
                 results, retries = _collect(next(done), held)
@@ -158,18 +162,19 @@ _INSTALL = "install the same auditor (same commit, with its [cluster] extra) and
 
 def bundles(compiled: list[CompiledRule], batches: Iterable[list[Task]], fault: dict[str, str]) -> Iterator[Bundle]:
     """Each rule's tasks in bundles of at most BUNDLE_FACTS facts and TASKS_PER_WORKER tasks (one at least)."""
+    fingerprint = code_fingerprint()
     for batch in batches:
         current: list[Task] = []
         size = 0
         for task in batch:
             facts = sum(len(chunk.facts) for chunk in task.chunks)
             if current and (size + facts > BUNDLE_FACTS or len(current) >= TASKS_PER_WORKER):
-                yield Bundle(current[0].rule_index, compiled[current[0].rule_index], current, fault)
+                yield Bundle(current[0].rule_index, compiled[current[0].rule_index], current, fault, fingerprint)
                 current, size = [], 0
             current.append(task)
             size += facts
         if current:
-            yield Bundle(current[0].rule_index, compiled[current[0].rule_index], current, fault)
+            yield Bundle(current[0].rule_index, compiled[current[0].rule_index], current, fault, fingerprint)
 
 
 def _collect(future: Any, held: dict[Any, Bundle]) -> tuple[list[TaskResult], list[Bundle]]:
@@ -181,7 +186,7 @@ def _collect(future: Any, held: dict[Any, Bundle]) -> tuple[list[TaskResult], li
         results: list[TaskResult] = future.result()
     except KilledWorker as exc:
         if not bundle.retry:
-            return [], [Bundle(bundle.rule_index, bundle.compiled, [t], bundle.fault, retry=True) for t in bundle.tasks]
+            return [], [replace(bundle, tasks=[task], retry=True) for task in bundle.tasks]
         return [
             TaskResult(t.rule_index, error=f"{_KILLED}: {exc}", subjects=t.subjects(), retried=True)
             for t in bundle.tasks
@@ -199,6 +204,8 @@ def _collect(future: Any, held: dict[Any, Bundle]) -> tuple[list[TaskResult], li
 
 def run_bundle(bundle: Bundle) -> list[TaskResult]:
     """On a Dask worker: evaluate a bundle through the local pool, in one evaluation process at a time."""
+    if bundle.fingerprint != code_fingerprint():  # a worker that joined after the check, with other code
+        raise RuntimeError(f"this Dask worker runs {code_fingerprint()}, the sweep {bundle.fingerprint}; {_INSTALL}")
     _maybe_kill_worker(bundle)
     _allow_children()
     compiled: Mapping[int, CompiledRule] = {bundle.rule_index: bundle.compiled}
