@@ -17,11 +17,13 @@ from auditor.cli_ingest import ingest, rejects
 from auditor.cli_ops import ops_commands
 from auditor.cli_options import (
     Busy,
+    Refused,
     config_option,
     console,
     db_option,
     err_console,
     fail_on_option,
+    jobs_option,
     load_rules,
     period_option,
     policy_option,
@@ -29,6 +31,7 @@ from auditor.cli_options import (
     read_rules,
     reports_option,
     rules_option,
+    scheduler_option,
     sweep_days,
 )
 from auditor.config import DEFAULT_REPORTS, default_rules_path
@@ -56,7 +59,8 @@ def main(config: Path | None) -> None:
 )
 @click.option("--since", type=click.DateTime(["%Y-%m-%d"]), help="First day judged (default: the earliest fact).")
 @period_option
-@click.option("--jobs", type=int, default=None, help="Worker processes (default: number of cores).")
+@jobs_option
+@scheduler_option
 @fail_on_option
 @rules_option
 @policy_option
@@ -67,6 +71,7 @@ def sweep(
     since: Any,
     period: str | None,
     jobs: int | None,
+    scheduler: str | None,
     fail_on: str | None,
     rules_paths: tuple[Path, ...],
     policy: Path | None,
@@ -80,9 +85,11 @@ def sweep(
     One sweep at a time per database: a second one is refused (exit 75).
 
     Exit status: 0 done; 1 findings at or above --fail-on appeared (new or
-    reopened); 2 usage or input error, nothing swept; 3 engine errors (wins
-    over 1); 75 another sweep is running.
+    reopened); 2 usage or input error, or the --scheduler cluster cannot be
+    used, nothing swept; 3 engine errors (wins over 1); 75 another sweep is
+    running.
     """
+    from auditor.engine.cluster import ClusterError
     from auditor.engine.sweep import run_sweep
     from auditor.ops.exit_status import appeared, exit_status
     from auditor.store.lock import DatabaseBusyError
@@ -100,9 +107,12 @@ def sweep(
             rules_digest=book.digest,
             policy=book.policy,
             actor=actor,
+            scheduler=scheduler,
         )
     except DatabaseBusyError as exc:
         raise Busy(str(exc)) from None
+    except ClusterError as exc:
+        raise Refused(str(exc)) from None
     _print_sweep(summary)
     found = appeared(engine, summary.sweep_id, fail_on) if fail_on else []
     print_appeared(found, fail_on)

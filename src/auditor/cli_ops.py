@@ -18,6 +18,7 @@ from auditor.cli_options import (
     db_option,
     err_console,
     fail_on_option,
+    jobs_option,
     load_rules,
     period_option,
     policy_option,
@@ -26,6 +27,7 @@ from auditor.cli_options import (
     read_rules,
     reports_option,
     rules_option,
+    scheduler_option,
     settings_for,
     sweep_days,
 )
@@ -74,7 +76,8 @@ def init(folder: Path) -> None:
 @fail_on_option
 @dry_run_option
 @outbox_option
-@click.option("--jobs", type=int, default=None, help="Worker processes (default: number of cores).")
+@jobs_option
+@scheduler_option
 @reports_option
 @rules_option
 @policy_option
@@ -88,6 +91,7 @@ def run_command(
     dry_run: bool,
     outbox: Path | None,
     jobs: int | None,
+    scheduler: str | None,
     out_dir: Path,
     rules_paths: tuple[Path, ...],
     policy: Path | None,
@@ -101,10 +105,11 @@ def run_command(
     an address are listed in the summary.
 
     Exit status: 0 done; 1 findings at or above --fail-on appeared (new or reopened); 2 usage, settings or
-    input error, nothing swept; 3 engine errors (report and digests still written); 4 some digests could not
-    be sent (resend with `auditor digest --sweep N`); 75 another sweep is running. Order when several apply:
-    3, 4, 1.
+    input error, or the --scheduler cluster cannot be used, nothing swept; 3 engine errors (report and
+    digests still written); 4 some digests could not be sent (resend with `auditor digest --sweep N`); 75
+    another sweep is running. Order when several apply: 3, 4, 1.
     """
+    from auditor.engine.cluster import ClusterError
     from auditor.ops.scheduled_run import DigestConfigError, run_scheduled
     from auditor.store.lock import DatabaseBusyError
 
@@ -121,12 +126,13 @@ def run_command(
             since=first,
             reports=out_dir,
             jobs=default_jobs() if jobs is None else jobs,
+            scheduler=scheduler,
             actor=actor,
             fail_on=fail_on,
             dry_run=dry_run,
             outbox=outbox,
         )
-    except DigestConfigError as exc:
+    except (DigestConfigError, ClusterError) as exc:
         raise Refused(str(exc)) from None
     except DatabaseBusyError as exc:
         raise Busy(str(exc)) from None

@@ -14,7 +14,7 @@ from rich.console import Console
 from auditor.config import DEFAULT_REPORTS, default_policy_path, default_rules_path
 from auditor.ops.period import PERIOD_HELP, PeriodError
 from auditor.ops.period import sweep_days as ops_sweep_days
-from auditor.ops.settings import CONFIG_ENV, Settings, SettingsError, find_config, load_settings
+from auditor.ops.settings import CONFIG_ENV, SCHEDULER_ENV, Settings, SettingsError, find_config, load_settings
 from auditor.rulebook import SEVERITY_ORDER, Policy, PolicyError, Rulebook, load_policy, load_rulebook
 from auditor.store.db import ENV_VAR
 
@@ -69,6 +69,10 @@ def _policy_default(ctx: click.Context, _param: click.Parameter, value: Path | N
     return value or settings_for(ctx).policy_path()
 
 
+def _scheduler_default(ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    return value or settings_for(ctx).cluster.scheduler
+
+
 def _reports_default(ctx: click.Context, _param: click.Parameter, value: Path | None) -> Path:
     return value or settings_for(ctx).reports_dir(DEFAULT_REPORTS)
 
@@ -110,6 +114,20 @@ period_option = click.option(
     help=(
         f"Sweep a whole period instead of --as-of/--since: {PERIOD_HELP} (calendar days in the policy's time zone; "
         "weeks start on Monday; the period must be over)."
+    ),
+)
+jobs_option = click.option(
+    "--jobs", type=int, default=None, help="Worker processes (default: number of cores; unused with --scheduler)."
+)
+scheduler_option = click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    callback=_scheduler_default,
+    help=(
+        f"Evaluate on the Dask cluster of this scheduler (e.g. tcp://host:8786) instead of local worker processes "
+        f"(default: ${SCHEDULER_ENV}, [cluster] scheduler of auditor.toml). This process alone reads and writes "
+        "the database and ships the facts to the workers, which need the same auditor installed; use PostgreSQL "
+        "for a real cluster (docs/scaling.md). Exit 2 when the cluster cannot be reached or used."
     ),
 )
 fail_on_option = click.option(

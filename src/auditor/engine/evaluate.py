@@ -6,6 +6,7 @@ import heapq
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from auditor.engine.compiler import Chunk, CompiledRule, compile_rule
 from auditor.engine.facts import EngineFact
@@ -14,6 +15,9 @@ from auditor.engine.runner import Task, TaskResult, run_pool
 from auditor.engine.window import SweepWindow
 from auditor.findings import Finding
 from auditor.rulebook import Rule
+
+if TYPE_CHECKING:
+    from auditor.engine.cluster import Cluster
 
 TASK_FACTS = 4000
 TASK_CHUNKS = 25
@@ -52,13 +56,36 @@ def default_jobs() -> int:
     return os.cpu_count() or 1
 
 
-def evaluate(rules: Sequence[Rule], facts: Sequence[EngineFact], window: SweepWindow, jobs: int = 1) -> Evaluation:
-    """Run every rule over the facts in up to `jobs` worker processes (at least one)."""
+def evaluate(
+    rules: Sequence[Rule],
+    facts: Sequence[EngineFact],
+    window: SweepWindow,
+    jobs: int = 1,
+    scheduler: str | Cluster | None = None,
+) -> Evaluation:
+    """Run every rule over the facts in up to `jobs` worker processes (at least one), or on a Dask cluster.
+
+    `scheduler`: a Dask scheduler's address, or a cluster already connected
+    (engine/cluster.py); `jobs` is then unused. Either way the tasks are the
+    same and the result is in a fixed order: findings by key, engine errors by
+    rule and subjects.
+    """
     compiled = [compile_rule(rule, window) for rule in rules]
-    results = run_pool(compiled, _tasks(compiled, facts), jobs)
     evaluation = Evaluation({rule.id: RuleOutcome() for rule in rules}, [])
-    for result in results:
-        _merge(evaluation, rules, result)
+    if scheduler is None:
+        for result in run_pool(compiled, _tasks(compiled, facts), jobs):
+            _merge(evaluation, rules, result)
+    else:
+        from auditor.engine.cluster import Cluster
+
+        cluster = scheduler if isinstance(scheduler, Cluster) else Cluster(scheduler)
+        try:
+            for result in cluster.run(compiled, _tasks(compiled, facts)):
+                _merge(evaluation, rules, result)
+        finally:
+            if cluster is not scheduler:
+                cluster.close()
+    _settle(evaluation)
     return evaluation
 
 
@@ -90,6 +117,13 @@ def _tasks(compiled: list[CompiledRule], facts: Sequence[EngineFact]) -> Iterato
         if batch:
             tasks.append(Task(index, batch))
         yield tasks
+
+
+def _settle(evaluation: Evaluation) -> None:
+    """Results arrive in whatever order workers finish: put them in a fixed one."""
+    for outcome in evaluation.outcomes.values():
+        outcome.findings.sort(key=lambda f: (f.key, f.evidence))
+    evaluation.errors.sort(key=lambda e: (e.rule_id, e.subjects, e.error))
 
 
 def _merge(evaluation: Evaluation, rules: Sequence[Rule], result: TaskResult) -> None:

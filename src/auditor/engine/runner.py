@@ -33,7 +33,7 @@ import signal
 import sys
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait as connection_wait
 from typing import Any
@@ -196,26 +196,46 @@ _WORKER_FAULT: dict[str, str] = {}
 
 
 def _maybe_crash(compiled: CompiledRule, task: Task) -> None:
-    """Fault injection for tests: segfault this worker on a given rule and subject.
-
-    AUDITOR_FAULT_RULE and AUDITOR_FAULT_SUBJECT (in the sweeping process's
-    environment) select the task; with AUDITOR_FAULT_ONCE_FILE set, only the
-    first attempt crashes (the file marks it).
-    """
-    rule_id = _WORKER_FAULT.get("AUDITOR_FAULT_RULE")
-    if not rule_id or compiled.rule.id != rule_id or _WORKER_FAULT.get("AUDITOR_FAULT_SUBJECT") not in task.subjects():
+    """Fault injection for tests: segfault (or hang) this worker on a given rule and subject."""
+    if _WORKER_FAULT.get("AUDITOR_FAULT_KIND", "crash") not in ("crash", "hang"):
+        return  # another process's fault (engine/cluster.py)
+    if not fault_fires(_WORKER_FAULT, compiled.rule.id, task.subjects()):
         return
-    marker = _WORKER_FAULT.get("AUDITOR_FAULT_ONCE_FILE")
-    if marker is not None:
-        if os.path.exists(marker):
-            return
-        open(marker, "w").close()
     if _WORKER_FAULT.get("AUDITOR_FAULT_KIND") == "hang":
         time.sleep(3600)
     os.kill(os.getpid(), signal.SIGSEGV)
 
 
-def run_pool(compiled: list[CompiledRule], batches: Iterable[list[Task]], jobs: int) -> Iterator[TaskResult]:
+def fault_fires(fault: dict[str, str], rule_id: str, subjects: Iterable[str]) -> bool:
+    """Whether an injected fault (tests only) selects this rule and one of these subjects, now.
+
+    AUDITOR_FAULT_RULE and AUDITOR_FAULT_SUBJECT (in the sweeping process's
+    environment) select the task; with AUDITOR_FAULT_ONCE_FILE set, only the
+    first attempt fires (the file marks it). AUDITOR_FAULT_KIND says how.
+    """
+    if not fault.get("AUDITOR_FAULT_RULE") or fault["AUDITOR_FAULT_RULE"] != rule_id:
+        return False
+    if fault.get("AUDITOR_FAULT_SUBJECT") not in subjects:
+        return False
+    marker = fault.get("AUDITOR_FAULT_ONCE_FILE")
+    if marker is not None:
+        if os.path.exists(marker):
+            return False
+        open(marker, "w").close()
+    return True
+
+
+def fault_variables() -> dict[str, str]:
+    """The fault injection settings (tests only) in this process's environment."""
+    return {name: os.environ[name] for name in FAULT_VARIABLES if name in os.environ}
+
+
+def run_pool(
+    compiled: Sequence[CompiledRule] | Mapping[int, CompiledRule],
+    batches: Iterable[list[Task]],
+    jobs: int,
+    fault: dict[str, str] | None = None,
+) -> Iterator[TaskResult]:
     """Evaluate each batch's tasks in up to `jobs` worker processes, each dedicated to one rule.
 
     A batch is one rule's tasks; the next is taken (partitioned) on every turn
@@ -225,9 +245,10 @@ def run_pool(compiled: list[CompiledRule], batches: Iterable[list[Task]], jobs: 
     FACTS_PER_WORKER asserted facts (bounded memory, under the 1,024 session
     cap). The parent knows which task each worker holds: a worker
     that dies costs only its own task, retried once in a fresh worker; a
-    second death makes it an engine error.
+    second death makes it an engine error. `compiled` is indexed by the tasks'
+    rule_index; `fault` (tests only) defaults to this process's environment.
     """
-    fault = {name: os.environ[name] for name in FAULT_VARIABLES if name in os.environ}
+    fault = fault_variables() if fault is None else fault
     pending: dict[int, deque[tuple[Task, int]]] = {}
     more = iter(batches)
     exhausted = False

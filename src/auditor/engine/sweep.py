@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -102,6 +103,7 @@ def run_sweep(
     policy: Policy | None = None,
     actor: str | None = None,
     today: date | None = None,
+    scheduler: str | None = None,
 ) -> SweepSummary:
     """Evaluate the rules as of a day and store the sweep, its findings, their lifecycle events and checks.
 
@@ -109,15 +111,17 @@ def run_sweep(
     sweep runs). Everything the sweep stores is written in one transaction; a
     sweep that fails or is killed stays `running`/`failed` and changes nothing
     else. `today` (default: today in the policy's time zone) decides waiver
-    expiry; `actor` (default: the OS user) signs the events.
+    expiry; `actor` (default: the OS user) signs the events. With `scheduler`
+    (a Dask scheduler's address) the rules are evaluated on that cluster, which
+    is reached and checked before anything is stored (ClusterError otherwise).
     """
     policy = policy or Policy()
     actor = actor or default_actor()
     today = today or policy.today()
-    with exclusive(engine, "start a sweep"):
+    with exclusive(engine, "start a sweep"), _cluster(scheduler) as cluster:
         sweep_id, window, facts, roster = _begin(engine, rules, as_of, since, policy, actor, rules_digest)
         try:
-            evaluation = evaluate(rules, facts, window, jobs=jobs)
+            evaluation = evaluate(rules, facts, window, jobs=jobs, scheduler=cluster)
             evaluated = len(facts)
             evidence = _evidence_values(evaluation, facts)
             del facts  # the largest object of a sweep: freed before the KPIs read their facts
@@ -143,6 +147,15 @@ def run_sweep(
             _mark_failed(engine, sweep_id, exc)
             raise
     return SweepSummary(sweep_id, window, evaluated, rows, errors, dict(lifecycle))
+
+
+def _cluster(scheduler: str | None) -> contextlib.AbstractContextManager[Any]:
+    """The Dask cluster to evaluate on (connected and checked), or None to evaluate locally."""
+    if scheduler is None:
+        return contextlib.nullcontext()
+    from auditor.engine.cluster import Cluster
+
+    return Cluster(scheduler)
 
 
 def _begin(

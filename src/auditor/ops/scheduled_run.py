@@ -136,6 +136,7 @@ def run_scheduled(
     since: date | None,
     reports: Path,
     jobs: int,
+    scheduler: str | None = None,
     actor: str | None = None,
     fail_on: str | None = None,
     dry_run: bool = False,
@@ -145,7 +146,8 @@ def run_scheduled(
     """Sweep, write `<reports>/<sweep>/index.html`, deliver the digests; the result knows its exit status.
 
     Raises DigestConfigError before sweeping when digests could not be sent, and the sweep's own errors
-    (DatabaseBusyError) as they come. Engine errors do not stop the report or the digests.
+    (DatabaseBusyError; ClusterError with `scheduler`) as they come. Engine errors do not stop the report or
+    the digests.
     """
     check_digest_settings(settings, dry_run)
     today = today or book.policy.today()
@@ -159,6 +161,7 @@ def run_scheduled(
         policy=book.policy,
         actor=actor,
         today=today,
+        scheduler=scheduler,
     )
     options = ReportOptions(settings=settings_from_rules(book), rules=book.rules, today=today)
     report = write_report(engine, reports, summary.sweep_id, options, "html")

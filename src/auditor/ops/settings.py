@@ -31,6 +31,7 @@ SMTP_ENV = {
     "user": "AUDITOR_SMTP_USER",
 }
 DIGEST_ENV = {"sender": "AUDITOR_DIGEST_FROM", "report_url": "AUDITOR_REPORT_URL"}
+SCHEDULER_ENV = "AUDITOR_SCHEDULER"
 
 
 class SettingsError(ValueError):
@@ -101,6 +102,12 @@ class DigestSettings(_Strict):
         return value
 
 
+class ClusterSettings(_Strict):
+    """Where sweeps evaluate: a Dask scheduler's address (docs/scaling.md), else local worker processes."""
+
+    scheduler: str | None = None
+
+
 class _File(BaseModel):
     model_config = ConfigDict(extra="forbid")
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
@@ -108,6 +115,7 @@ class _File(BaseModel):
     owners: dict[str, str] = Field(default_factory=dict)
     digest: DigestSettings = Field(default_factory=DigestSettings)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+    cluster: ClusterSettings = Field(default_factory=ClusterSettings)
 
     @field_validator("owners")
     @classmethod
@@ -128,6 +136,7 @@ class Settings(BaseModel):
     owners: dict[str, str] = Field(default_factory=dict)
     digest: DigestSettings = Field(default_factory=DigestSettings)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+    cluster: ClusterSettings = Field(default_factory=ClusterSettings)
 
     @property
     def base(self) -> Path:
@@ -169,7 +178,7 @@ def find_config(explicit: Path | None = None) -> Path | None:
 
 
 def load_settings(path: Path | None) -> Settings:
-    """Read auditor.toml (None: no file) and apply the environment's SMTP and digest settings over it."""
+    """Read auditor.toml (None: no file) and apply the environment's SMTP, digest and cluster settings over it."""
     data: dict[str, Any] = {}
     if path is not None:
         try:
@@ -207,7 +216,7 @@ def _refuse_secrets(path: Path, data: dict[str, Any], where: str = "") -> None:
 
 
 def _apply_env(data: dict[str, Any]) -> None:
-    for table, names in (("smtp", SMTP_ENV), ("digest", DIGEST_ENV)):
+    for table, names in (("smtp", SMTP_ENV), ("digest", DIGEST_ENV), ("cluster", {"scheduler": SCHEDULER_ENV})):
         for key, var in names.items():
             if os.environ.get(var):
                 section = data.setdefault(table, {})
