@@ -232,7 +232,7 @@ def _store_cadence(session: Session, sweep_id: int, rules: list[Rule], evaluatio
                 }
             )
     for start in range(0, len(rows), 5000):
-        session.execute(insert(CadenceResult), rows[start : start + 5000])
+        session.execute(insert(CadenceResult.__table__), rows[start : start + 5000])  # Core: cheaper per row
 
 
 def _mark_failed(engine: Engine, sweep_id: int, exc: BaseException) -> None:
