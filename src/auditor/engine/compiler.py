@@ -649,7 +649,12 @@ class CompiledRule:
         values = fact.values
         for name, encoded in pairs:
             value = values.get(name)
-            if value is not None and not isinstance(value, (dict, list)):
+            if value is None:
+                continue
+            kind = value.__class__
+            if kind is str or kind is int or kind is float or kind is bool:  # as they are (runs per fact and field)
+                out[encoded] = value
+            elif not isinstance(value, (dict, list)):
                 out[encoded] = encode_value(value)
         return out
 
