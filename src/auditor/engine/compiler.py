@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import operator
+import pickle
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from datetime import date, datetime
 from functools import cached_property
 from typing import Any
 
-from auditor.engine.facts import EngineFact, Packed, epoch, pack, unpack
+from auditor.engine.facts import EngineFact, epoch, pack, unpack
 from auditor.engine.window import SweepWindow, add_duration, cadence_periods
 from auditor.facts import FACT_KINDS
 from auditor.findings.model import Finding
@@ -468,13 +469,21 @@ class Chunk:
     facts: list[EngineFact] = field(default_factory=list)
     by_seq: dict[int, EngineFact] = field(default_factory=dict)
     helpers: dict[int, dict[str, Any]] = field(default_factory=dict)
+    shipped: bytes | None = field(default=None, repr=False, compare=False)
 
-    def __reduce__(self) -> tuple[Any, tuple[set[str], Packed]]:
-        """Pickled (for a worker) as its keys and packed facts; `by_seq` and `helpers` are filled there."""
-        return (_unpack_chunk, (self.keys, pack(self.facts)))
+    def __reduce__(self) -> tuple[Any, tuple[bytes]]:
+        """Pickled (for a worker) as its keys and packed facts; `by_seq` and `helpers` are filled there.
+
+        The packed form is pickled once and kept: rules that partition alike share their chunks
+        (evaluate._tasks), so a chunk is shipped to several workers but packed only once.
+        """
+        if self.shipped is None:
+            self.shipped = pickle.dumps((self.keys, pack(self.facts)), protocol=pickle.HIGHEST_PROTOCOL)
+        return (_unpack_chunk, (self.shipped,))
 
 
-def _unpack_chunk(keys: set[str], packed: Packed) -> Chunk:
+def _unpack_chunk(shipped: bytes) -> Chunk:
+    keys, packed = pickle.loads(shipped)
     return Chunk(keys, unpack(packed))
 
 
@@ -640,7 +649,12 @@ class CompiledRule:
         values = fact.values
         for name, encoded in pairs:
             value = values.get(name)
-            if value is not None and not isinstance(value, (dict, list)):
+            if value is None:
+                continue
+            kind = value.__class__
+            if kind is str or kind is int or kind is float or kind is bool:  # as they are (runs per fact and field)
+                out[encoded] = value
+            elif not isinstance(value, (dict, list)):
                 out[encoded] = encode_value(value)
         return out
 

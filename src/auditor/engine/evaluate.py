@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import heapq
 import os
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -102,21 +103,44 @@ def _tasks(compiled: list[CompiledRule], facts: Sequence[EngineFact]) -> Iterato
     def size(index: int) -> int:
         return sum(len(by_kind.get(kind, ())) for kind in compiled[index].kinds())
 
+    # Rules that read the same kinds with the same partition keys get the same chunks: partitioned (and
+    # packed for shipping, Chunk.__reduce__) once, kept until the last such rule took them.
+    users = Counter(_partitioning(c) for c in compiled)
+    shared: dict[tuple[tuple[str, tuple[str, ...]], ...], list[list[Chunk]]] = {}
     for index in sorted(range(len(compiled)), key=lambda i: (-size(i), i)):
-        lists = [by_kind.get(kind, []) for kind in sorted(compiled[index].kinds())]
-        ordered = (fact for _, fact in heapq.merge(*lists, key=lambda item: item[0]))  # the facts' own order
-        tasks: list[Task] = []
-        batch: list[Chunk] = []
-        facts_in_batch = 0
-        for chunk in chunks(partition(compiled[index], ordered)):
-            batch.append(chunk)
-            facts_in_batch += len(chunk.facts)
-            if facts_in_batch >= TASK_FACTS or len(batch) >= TASK_CHUNKS:
-                tasks.append(Task(index, batch))
-                batch, facts_in_batch = [], 0
-        if batch:
-            tasks.append(Task(index, batch))
-        yield tasks
+        signature = _partitioning(compiled[index])
+        batches = shared.get(signature)
+        if batches is None:
+            batches = _batches(compiled[index], by_kind)
+            if users[signature] > 1:
+                shared[signature] = batches
+        users[signature] -= 1
+        if users[signature] == 0:
+            shared.pop(signature, None)
+        yield [Task(index, batch) for batch in batches]
+
+
+def _partitioning(compiled: CompiledRule) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """What a rule's chunks depend on: its kinds and the partition-key fields of each."""
+    return tuple(sorted(compiled._key_fields_by_kind.items()))
+
+
+def _batches(compiled: CompiledRule, by_kind: dict[str, list[tuple[int, EngineFact]]]) -> list[list[Chunk]]:
+    """A rule's chunks, in the facts' own order, grouped into tasks of about TASK_FACTS facts."""
+    lists = [by_kind.get(kind, []) for kind in sorted(compiled.kinds())]
+    ordered = (fact for _, fact in heapq.merge(*lists, key=lambda item: item[0]))  # the facts' own order
+    batches: list[list[Chunk]] = []
+    batch: list[Chunk] = []
+    facts_in_batch = 0
+    for chunk in chunks(partition(compiled, ordered)):
+        batch.append(chunk)
+        facts_in_batch += len(chunk.facts)
+        if facts_in_batch >= TASK_FACTS or len(batch) >= TASK_CHUNKS:
+            batches.append(batch)
+            batch, facts_in_batch = [], 0
+    if batch:
+        batches.append(batch)
+    return batches
 
 
 def _settle(evaluation: Evaluation) -> None:

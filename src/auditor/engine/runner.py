@@ -39,6 +39,7 @@ from multiprocessing.connection import wait as connection_wait
 from typing import Any
 
 import durable_rules_engine
+import msgspec
 from durable import engine as durable_engine
 
 from auditor.engine.compiler import Chunk, ChunkOutcome, CompiledRule, Firing
@@ -147,17 +148,47 @@ def _assert(ruleset: Any, assert_function: Any, payload: Any, firings: list[Firi
     handle = ruleset._handle
     state = ruleset._handle_result(assert_function(handle, json.dumps(payload, ensure_ascii=False)), payload)
     started = durable_rules_engine.start_action_for_state(handle, state)
-    message = json.loads(started[1]) if started else None
+    message = started[1] if started else None
     while message:
-        name, matched = next(iter(message.items()))
+        name, matched = _read_action(message)
         if not name.startswith("accept_"):  # catch-alls never fire; should one, it says nothing
-            try:
-                for match in matched if isinstance(matched, list) else [matched]:
-                    firings.append((name, {alias: fact["id"] for alias, fact in match.items()}))
-            except (AttributeError, KeyError, TypeError) as exc:
-                raise EngineFailure(f"unreadable firing of {name}: {exc!r}") from exc
-        following = durable_rules_engine.complete_and_start_action(handle, state)
-        message = json.loads(following) if following else None
+            firings.extend(matched)
+        message = durable_rules_engine.complete_and_start_action(handle, state)
+
+
+class _Bound(msgspec.Struct):
+    """A matched fact as far as we read it: its durable id (every other field is skipped unparsed)."""
+
+    id: int
+
+
+_READ_ACTION = msgspec.json.Decoder(dict[str, list[dict[str, _Bound]] | dict[str, _Bound]])
+
+
+def _read_action(message: str | bytes) -> tuple[str, list[Firing]]:
+    """A queued action's rule name and its matches as firings.
+
+    A queued action is `{rule: match}` or `{rule: [match, ...]}` (`cap`), each match `{alias: fact}` with the
+    matched facts in full; only their ids are read (msgspec), which costs a fraction of parsing every fact.
+    A message of another shape is parsed in full as JSON; one without ids is an EngineFailure.
+    """
+    try:
+        ((name, matched),) = _READ_ACTION.decode(message).items()
+    except (msgspec.ValidationError, ValueError):
+        return _parse_action(message)
+    matches = matched if isinstance(matched, list) else [matched]
+    return name, [(name, {alias: fact.id for alias, fact in match.items()}) for match in matches]
+
+
+def _parse_action(message: str | bytes) -> tuple[str, list[Firing]]:
+    name, matched = next(iter(json.loads(message).items()))
+    if name.startswith("accept_"):
+        return name, []
+    try:
+        matches = matched if isinstance(matched, list) else [matched]
+        return name, [(name, {alias: fact["id"] for alias, fact in match.items()}) for match in matches]
+    except (AttributeError, KeyError, TypeError) as exc:
+        raise EngineFailure(f"unreadable firing of {name}: {exc!r}") from exc
 
 
 _EVALUATOR: DurableEvaluator | None = None
