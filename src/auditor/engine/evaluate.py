@@ -52,17 +52,39 @@ def default_jobs() -> int:
     return os.cpu_count() or 1
 
 
-def evaluate(rules: Sequence[Rule], facts: Sequence[EngineFact], window: SweepWindow, jobs: int = 1) -> Evaluation:
-    """Run every rule over the facts in up to `jobs` worker processes (at least one)."""
+Groups = dict[str, list[EngineFact]]
+"""A rule's partitions: facts by partition key."""
+
+
+def evaluate(
+    rules: Sequence[Rule],
+    facts: Sequence[EngineFact],
+    window: SweepWindow,
+    jobs: int = 1,
+    *,
+    groups: Sequence[Groups | None] | None = None,
+    members: dict[int, dict[str, list[int]]] | None = None,
+) -> Evaluation:
+    """Run every rule over the facts in up to `jobs` worker processes (at least one).
+
+    `groups[i]`, when given and not None, are the partitions rule i evaluates instead of all its facts'
+    (an incremental sweep); `members`, when given, receives per rule index the row ids of every partition
+    evaluated.
+    """
     compiled = [compile_rule(rule, window) for rule in rules]
-    results = run_pool(compiled, _tasks(compiled, facts), jobs)
+    results = run_pool(compiled, _tasks(compiled, facts, groups, members), jobs)
     evaluation = Evaluation({rule.id: RuleOutcome() for rule in rules}, [])
     for result in results:
         _merge(evaluation, rules, result)
     return evaluation
 
 
-def _tasks(compiled: list[CompiledRule], facts: Sequence[EngineFact]) -> Iterator[list[Task]]:
+def _tasks(
+    compiled: list[CompiledRule],
+    facts: Sequence[EngineFact],
+    groups: Sequence[Groups | None] | None = None,
+    members: dict[int, dict[str, list[int]]] | None = None,
+) -> Iterator[list[Task]]:
     """Each rule's tasks, partitioned when the pool asks for more work; rules with the most facts first.
 
     Partitioning while the workers evaluate keeps them busy from the start, and
@@ -72,16 +94,25 @@ def _tasks(compiled: list[CompiledRule], facts: Sequence[EngineFact]) -> Iterato
     for position, fact in enumerate(facts):
         by_kind.setdefault(fact.kind, []).append((position, fact))
 
+    given = list(groups) if groups is not None else [None] * len(compiled)
+
     def size(index: int) -> int:
+        if (fixed := given[index]) is not None:
+            return sum(len(members) for members in fixed.values())
         return sum(len(by_kind.get(kind, ())) for kind in compiled[index].kinds())
 
     for index in sorted(range(len(compiled)), key=lambda i: (-size(i), i)):
-        lists = [by_kind.get(kind, []) for kind in sorted(compiled[index].kinds())]
-        ordered = (fact for _, fact in heapq.merge(*lists, key=lambda item: item[0]))  # the facts' own order
+        partitions = given[index]
+        if partitions is None:
+            lists = [by_kind.get(kind, []) for kind in sorted(compiled[index].kinds())]
+            ordered = (fact for _, fact in heapq.merge(*lists, key=lambda item: item[0]))  # the facts' own order
+            partitions = partition(compiled[index], ordered)
+        if members is not None:
+            members[index] = {key: [fact.row_id for fact in group] for key, group in partitions.items()}
         tasks: list[Task] = []
         batch: list[Chunk] = []
         facts_in_batch = 0
-        for chunk in chunks(partition(compiled[index], ordered)):
+        for chunk in chunks(partitions):
             batch.append(chunk)
             facts_in_batch += len(chunk.facts)
             if facts_in_batch >= TASK_FACTS or len(batch) >= TASK_CHUNKS:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from auditor.engine.evaluate import Evaluation, evaluate
 from auditor.engine.facts import EngineFact
+from auditor.engine.incremental import Plan, carry_over, new_states, plan_sweep, save_states
 from auditor.engine.stored import engine_fact
 from auditor.engine.window import SweepWindow, period_from_label
 from auditor.findings.accountability import Roster
@@ -102,6 +103,7 @@ def run_sweep(
     policy: Policy | None = None,
     actor: str | None = None,
     today: date | None = None,
+    full: bool = False,
 ) -> SweepSummary:
     """Evaluate the rules as of a day and store the sweep, its findings, their lifecycle events and checks.
 
@@ -110,17 +112,24 @@ def run_sweep(
     sweep that fails or is killed stays `running`/`failed` and changes nothing
     else. `today` (default: today in the policy's time zone) decides waiver
     expiry; `actor` (default: the OS user) signs the events.
+
+    Incremental unless `full`: only partitions whose facts changed since the
+    last complete sweep are evaluated, the others' outcomes are carried over
+    (engine/incremental.py); everything stored is the same either way.
     """
     policy = policy or Policy()
     actor = actor or default_actor()
     today = today or policy.today()
     with exclusive(engine, "start a sweep"):
-        sweep_id, window, facts, roster = _begin(engine, rules, as_of, since, policy, actor, rules_digest)
+        sweep_id, window, plan, roster = _begin(engine, rules, as_of, since, policy, actor, rules_digest, full)
         try:
-            evaluation = evaluate(rules, facts, window, jobs=jobs)
-            evaluated = len(facts)
-            evidence = _evidence_values(evaluation, facts)
-            del facts  # the largest object of a sweep: freed before the KPIs read their facts
+            members: dict[int, dict[str, list[int]]] = {}
+            evaluation = evaluate(rules, plan.facts, window, jobs=jobs, groups=plan.groups, members=members)
+            evaluated = plan.facts_evaluated
+            evidence = _evidence_values(evaluation, plan.facts)
+            plan.facts = []  # the largest object of a sweep: freed before the KPIs read their facts
+            states = new_states(rules, plan, evaluation, members, evidence)
+            carry_over(rules, plan, evaluation, evidence)
             settings = kpi_settings(rules, policy)
             basis = kpi_basis(engine, settings.fingerprint())  # before computing: a load meanwhile invalidates it
             checks = _checks(rules, evaluation)
@@ -134,6 +143,7 @@ def run_sweep(
                 sweep.kpis = kpis
                 checked = {rule_id: outcome.checked for rule_id, outcome in evaluation.outcomes.items()}
                 lifecycle = track(session, sweep, produced, checked, today=today, actor=actor, due_days=policy.due_days)
+                save_states(session, sweep_id, rules, plan, states)
                 _pause_if_asked()
                 sweep.findings_count = len(produced)
                 sweep.engine_errors_count = len(errors)
@@ -146,16 +156,23 @@ def run_sweep(
 
 
 def _begin(
-    engine: Engine, rules: list[Rule], as_of: date, since: date | None, policy: Policy, actor: str, digest: str
-) -> tuple[int, SweepWindow, list[EngineFact], Roster]:
-    """Mark sweeps left running by a dead process as failed, load the facts and record the new sweep as running."""
+    engine: Engine,
+    rules: list[Rule],
+    as_of: date,
+    since: date | None,
+    policy: Policy,
+    actor: str,
+    digest: str,
+    full: bool,
+) -> tuple[int, SweepWindow, Plan, Roster]:
+    """Mark sweeps left running by a dead process as failed, plan and load the facts, record the new sweep."""
     with Session(engine) as session, session.begin():
         for stale in session.execute(select(Sweep).where(Sweep.status == "running")).scalars():
             stale.status = "failed"
             stale.failure = stale.failure or "interrupted: the sweeping process ended before the sweep was stored"
         since = since or default_since(session, as_of)
         window = SweepWindow(as_of=as_of, since=since, holidays=policy.holidays)
-        facts = load_facts(session, rule_kinds(rules), window.as_of_end)
+        plan = plan_sweep(session, rules, window, load_facts, full)
         roster = Roster(load_payloads(session, "person"))
         sweep = Sweep(
             as_of=as_of,
@@ -163,12 +180,12 @@ def _begin(
             started_at=datetime.now(),
             status="running",
             rules_digest=digest,
-            facts_evaluated=len(facts),
+            facts_evaluated=plan.facts_evaluated,
             actor=actor,
         )
         session.add(sweep)
         session.flush()
-        return sweep.id, window, facts, roster
+        return sweep.id, window, plan, roster
 
 
 def load_payloads(session: Session, kind: str) -> list[dict[str, Any]]:

@@ -1,0 +1,323 @@
+"""Incremental sweeps: evaluate only the partitions whose inputs changed since the last complete sweep.
+
+Every complete sweep stores, per rule, a `RuleState`: the rule's fingerprint (its compiled definition, the
+window values it reads and this cache's format), the facts as the sweep saw them (highest row id, row count,
+current facts per kind) and, per partition key, the partition's member row ids, the occurrences it judged and
+its findings. A fact row never changes after ingest (a correction is a new row; the old one only loses
+`current`), so a partition whose member row ids are the same has the same inputs and the same outcome.
+
+The next sweep, for each rule whose fingerprint is unchanged, reads only the rows added since (`id >`
+the stored highest id) and the versions they replaced, computes the partition keys those rows belong to,
+loads the current facts of just those partitions (by the stored member ids plus the new rows) and evaluates
+the partitions whose members differ; every other partition's outcome is carried over. A rule whose fingerprint
+changed (definition, window, holidays it reads), a rule without a state, or facts that were deleted (fewer rows
+up to the stored id than recorded) are evaluated in full. docs/engine.md argues why the result equals a full
+sweep's; tests/test_incremental_sweep.py checks it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zlib
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Text, and_, delete, func, select, type_coerce
+from sqlalchemy.orm import Session, aliased
+
+from auditor import __version__
+from auditor.engine.compiler import CompiledRule, compile_rule
+from auditor.engine.evaluate import Evaluation, Groups
+from auditor.engine.facts import EngineFact
+from auditor.engine.partition import partition
+from auditor.engine.stored import engine_fact
+from auditor.engine.window import SweepWindow
+from auditor.findings import Finding
+from auditor.findings.accountability import PERSON_FIELDS
+from auditor.rulebook import Rule
+from auditor.store.models import FactRow, RuleState
+
+CACHE_FORMAT = 1
+"""Bump when what a partition's outcome means or how it is stored changes: every state then counts as stale."""
+ID_BATCH = 900  # row ids per IN (...) query
+EVIDENCE_FIELDS = (*PERSON_FIELDS, "branch")
+"""The fields of evidence facts that accountability reads (`Roster.resolve`)."""
+
+Entry = list[Any]
+"""A stored partition: [member row ids, occurrences judged, findings]; a finding is
+[occurrence, evidence row ids, context, {row id: evidence fields}]."""
+Loader = Callable[[Session, set[str], datetime], list[EngineFact]]
+
+
+@dataclass
+class Plan:
+    """What a sweep evaluates and what it carries over, per rule (same order as the rules)."""
+
+    facts: list[EngineFact]  # every fact the evaluation needs
+    groups: list[Groups | None]  # partitions to evaluate (None: all of the rule's facts)
+    carried: list[dict[str, Entry]]  # partitions whose stored outcome stands
+    fingerprints: list[str]
+    counts: dict[str, int]  # current facts in the window per kind
+    max_fact_id: int
+    rows: int  # fact rows up to max_fact_id
+    reasons: dict[str, str] = field(default_factory=dict)  # rule id: why it was evaluated in full
+
+    @property
+    def facts_evaluated(self) -> int:
+        """Current facts of the rules' kinds in the window: what a full sweep loads."""
+        return sum(self.counts.values())
+
+    @property
+    def incremental(self) -> bool:
+        return any(g is not None for g in self.groups)
+
+
+def rule_fingerprint(compiled: CompiledRule) -> str:
+    """What a partition's outcome depends on besides its facts: the rule's definition and the window it reads."""
+    window = compiled.window
+    check = repr(compiled.rule.check)
+    holidays = sorted(d.isoformat() for d in window.holidays) if "business_days" in check else []
+    parts = [CACHE_FORMAT, __version__, compiled.digest, check, window.as_of.isoformat(), window.since.isoformat()]
+    text = json.dumps([*parts, holidays], default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def plan_sweep(session: Session, rules: Sequence[Rule], window: SweepWindow, load: Loader, full: bool) -> Plan:
+    """Decide per rule: evaluate in full, or only the partitions changed since the stored state."""
+    compiled = [compile_rule(rule, window) for rule in rules]
+    fingerprints = [rule_fingerprint(c) for c in compiled]
+    max_id, rows = session.execute(select(func.coalesce(func.max(FactRow.id), 0), func.count(FactRow.id))).one()
+    states = {} if full else _states(session)
+    usable = [i for i, r in enumerate(rules) if r.id in states and states[r.id].fingerprint == fingerprints[i]]
+    reasons = {r.id: _reason(full, states.get(r.id)) for i, r in enumerate(rules) if i not in usable}
+    base = None
+    if usable:
+        newest = max(states[rules[i].id].sweep_id for i in usable)
+        for i in [i for i in usable if states[rules[i].id].sweep_id != newest]:
+            reasons[rules[i].id] = "its state is older than the other rules'"
+        usable = [i for i in usable if states[rules[i].id].sweep_id == newest]
+        base = states[rules[usable[0]].id]
+        kept = session.execute(select(func.count(FactRow.id)).where(FactRow.id <= base.max_fact_id)).scalar()
+        if kept != base.fact_counts.get("_rows"):
+            reasons.update({rules[i].id: "facts were deleted since the last sweep" for i in usable})
+            usable = []
+    full_kinds = {kind for i in range(len(rules)) if i not in usable for kind in compiled[i].kinds()}
+    facts = load(session, full_kinds, window.as_of_end) if full_kinds else []
+    counts = Counter(f.kind for f in facts)
+    plan = Plan(facts, [None] * len(rules), [{} for _ in rules], fingerprints, dict(counts), int(max_id), int(rows))
+    plan.reasons = reasons
+    if base is not None and usable:
+        _plan_changes(session, plan, compiled, usable, base, window, full_kinds)
+    return plan
+
+
+def _reason(full: bool, state: Any) -> str:
+    if full:
+        return "a full sweep was asked for"
+    return "no stored state" if state is None else "its definition or the window changed"
+
+
+def _states(session: Session) -> dict[str, Any]:
+    """The stored rule states without their partitions."""
+    s = RuleState
+    query = select(s.rule_id, s.fingerprint, s.sweep_id, s.max_fact_id, s.fact_counts)
+    return {row.rule_id: row for row in session.execute(query)}
+
+
+def _plan_changes(
+    session: Session,
+    plan: Plan,
+    compiled: list[CompiledRule],
+    usable: list[int],
+    base: Any,
+    window: SweepWindow,
+    full_kinds: set[str],
+) -> None:
+    """Fill in the plan of the rules evaluated incrementally: their changed partitions and what they carry."""
+    hwm = base.max_fact_id
+    kinds = {kind for i in usable for kind in compiled[i].kinds()}
+    end = window.as_of_end
+    added = _rows(session, FactRow.id > hwm)
+    replaced = _replaced(session, hwm)
+    for kind in kinds - full_kinds:
+        plan.counts[kind] = _count(base.fact_counts, kind, added, replaced, end)
+    touched = [fact for fact, _, _ in added] + [fact for fact, _, _ in replaced]
+    new_ids = {fact.row_id for fact, current, at in added if current and at < end}
+    docs = _documents(session, [compiled[i].rule.id for i in usable])
+    affected: dict[int, set[str]] = {}
+    wanted: set[int] = set(new_ids)
+    for i in usable:
+        rule_kinds = compiled[i].kinds()
+        keys = {key for fact in touched if fact.kind in rule_kinds for key in compiled[i].keys_of(fact)}
+        affected[i] = keys
+        doc = docs[compiled[i].rule.id]
+        for key in keys:
+            if key in doc:
+                wanted.update(doc[key][0])
+    loaded = {f.row_id: f for f in plan.facts}
+    missing = sorted(wanted - loaded.keys())
+    for start in range(0, len(missing), ID_BATCH):
+        ids = missing[start : start + ID_BATCH]
+        for fact, current, at in _rows(session, FactRow.id.in_(ids)):
+            if current and at < end:
+                loaded[fact.row_id] = fact
+    members = [loaded[i] for i in sorted(wanted) if i in loaded]
+    plan.facts.extend(f for f in members if f.kind not in full_kinds)
+    for i in usable:
+        rule_kinds, keys, doc = compiled[i].kinds(), affected[i], docs[compiled[i].rule.id]
+        groups = partition(compiled[i], (f for f in members if f.kind in rule_kinds))
+        groups = {key: group for key, group in groups.items() if key in keys}
+        same = {key for key, group in groups.items() if key in doc and doc[key][0] == [f.row_id for f in group]}
+        plan.groups[i] = {key: group for key, group in groups.items() if key not in same}
+        # a partition no fact touched, or whose members are the same, stands; one left empty is gone
+        plan.carried[i] = {key: entry for key, entry in doc.items() if key not in keys or key in same}
+        plan.reasons.pop(compiled[i].rule.id, None)
+
+
+def _rows(session: Session, condition: Any) -> list[tuple[EngineFact, bool, datetime]]:
+    """(fact, current, occurred_at) of the fact rows matching a condition, by row id."""
+    query = select(FactRow.id, FactRow.kind, FactRow.current, FactRow.occurred_at, type_coerce(FactRow.payload, Text))
+    out = []
+    for row_id, kind, current, at, payload in session.execute(query.where(condition).order_by(FactRow.id)):
+        values = payload if isinstance(payload, dict) else json.loads(payload)
+        out.append((engine_fact(row_id, kind, values), current, at))
+    return out
+
+
+def _replaced(session: Session, hwm: int) -> list[tuple[EngineFact, bool, datetime]]:
+    """The versions, stored by the last sweep's time, of the facts that rows added since then correct."""
+    new, old = aliased(FactRow), aliased(FactRow)
+    ids = (
+        select(old.id)
+        .join(new, and_(new.kind == old.kind, new.natural_id == old.natural_id))
+        .where(new.id > hwm, old.id <= hwm)
+        .distinct()
+    )
+    found = sorted(session.execute(ids).scalars())
+    out = []
+    for start in range(0, len(found), ID_BATCH):
+        out.extend(_rows(session, FactRow.id.in_(found[start : start + ID_BATCH])))
+    return out
+
+
+def _count(
+    before: dict[str, int],
+    kind: str,
+    added: list[tuple[EngineFact, bool, datetime]],
+    replaced: list[tuple[EngineFact, bool, datetime]],
+    end: datetime,
+) -> int:
+    """Current facts of a kind in the window now: the stored count, plus added ones, minus the ones they replaced.
+
+    Of a fact's versions stored by the last sweep, the highest was its current one then.
+    """
+    gained = sum(1 for fact, current, at in added if fact.kind == kind and current and at < end)
+    last: dict[str, tuple[int, datetime]] = {}
+    for fact, _, at in replaced:
+        if fact.kind == kind and (fact.natural_id not in last or last[fact.natural_id][0] < fact.row_id):
+            last[fact.natural_id] = (fact.row_id, at)
+    lost = sum(1 for _, at in last.values() if at < end)
+    return before.get(kind, 0) + gained - lost
+
+
+def _documents(session: Session, rule_ids: list[str]) -> dict[str, dict[str, Entry]]:
+    """The stored partitions of some rules."""
+    query = select(RuleState.rule_id, RuleState.partitions).where(RuleState.rule_id.in_(rule_ids))
+    return {rule_id: decode_partitions(blob) for rule_id, blob in session.execute(query)}
+
+
+# ------------------------------------------------------------------ outcomes in and out of the stored form
+
+
+def carry_over(rules: Sequence[Rule], plan: Plan, evaluation: Evaluation, evidence: dict[int, dict[str, Any]]) -> None:
+    """Add the carried partitions' outcomes to a fresh evaluation, and their evidence fields to `evidence`."""
+    for index, rule in enumerate(rules):
+        outcome = evaluation.outcomes[rule.id]
+        for key, (_, occurrences, findings) in plan.carried[index].items():
+            outcome.checked.update((key, occurrence) for occurrence in occurrences)
+            for occurrence, cited, context, fields in findings:
+                outcome.findings.append(Finding(rule.id, key, occurrence, tuple(cited), context))
+                evidence.update((int(row_id), values) for row_id, values in fields.items())
+
+
+def new_states(
+    rules: Sequence[Rule],
+    plan: Plan,
+    evaluation: Evaluation,
+    members: dict[int, dict[str, list[int]]],
+    evidence: dict[int, dict[str, Any]],
+) -> dict[str, dict[str, Entry]]:
+    """Per rule without engine errors: its partitions after this sweep (carried ones and freshly evaluated)."""
+    failed = {error.rule_id for error in evaluation.errors}
+    out: dict[str, dict[str, Entry]] = {}
+    for index, rule in enumerate(rules):
+        if rule.id in failed:
+            continue
+        doc = dict(plan.carried[index])
+        fresh = {key: [ids, [], []] for key, ids in members.get(index, {}).items()}
+        outcome = evaluation.outcomes[rule.id]
+        for subject, occurrence in outcome.checked:
+            fresh[subject][1].append(occurrence)
+        for finding in outcome.findings:
+            fields = {str(i): _evidence_fields(evidence[i]) for i in finding.evidence if i in evidence}
+            fresh[finding.subject][2].append([finding.occurrence, list(finding.evidence), finding.context, fields])
+        for entry in fresh.values():
+            entry[1].sort()
+            entry[2].sort(key=lambda f: f[0])
+        doc.update(fresh)
+        out[rule.id] = doc
+    return out
+
+
+def _evidence_fields(values: dict[str, Any]) -> dict[str, Any]:
+    return {name: values[name] for name in EVIDENCE_FIELDS if name in values}
+
+
+def save_states(session: Session, sweep_id: int, rules: Sequence[Rule], plan: Plan, docs: dict[str, Any]) -> None:
+    """Replace the stored states of the sweep's rules (a rule with engine errors keeps none: evaluated in full next)."""
+    ids = [rule.id for rule in rules]
+    session.execute(delete(RuleState).where(RuleState.rule_id.in_(ids)))
+    counts = {**plan.counts, "_rows": plan.rows}
+    for index, rule in enumerate(rules):
+        if rule.id in docs:
+            session.add(
+                RuleState(
+                    rule_id=rule.id,
+                    fingerprint=plan.fingerprints[index],
+                    sweep_id=sweep_id,
+                    max_fact_id=plan.max_fact_id,
+                    fact_counts=counts,
+                    partitions=encode_partitions(docs[rule.id]),
+                )
+            )
+
+
+def _tag(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return {"$dt": value.isoformat()}
+    if isinstance(value, date):
+        return {"$d": value.isoformat()}
+    raise TypeError(f"cannot store {type(value).__name__} in a rule state")
+
+
+def _untag(obj: dict[str, Any]) -> Any:
+    if len(obj) == 1:
+        if "$dt" in obj:
+            return datetime.fromisoformat(obj["$dt"])
+        if "$d" in obj:
+            return date.fromisoformat(obj["$d"])
+    return obj
+
+
+def encode_partitions(doc: dict[str, Entry]) -> bytes:
+    """A rule's partitions as compressed JSON (dates and times tagged, so that they come back as they were)."""
+    return zlib.compress(json.dumps(doc, separators=(",", ":"), default=_tag).encode(), 1)
+
+
+def decode_partitions(blob: bytes) -> dict[str, Entry]:
+    """The partitions `encode_partitions` stored."""
+    return json.loads(zlib.decompress(blob), object_hook=_untag)
