@@ -68,7 +68,7 @@ def _changes(engine: Engine, rng: random.Random, share: float, out: Path) -> Pat
         elif value is not None:
             record[name] = rng.choice(by_field[(kind, name)])
         records.append(record)
-    for kind, payload in rng.sample(rows, max(1, int(len(rows) * share / 4))):
+    for _kind, payload in rng.sample(rows, max(1, int(len(rows) * share / 4))):
         if "id" in payload:  # a new fact: a copy under a new id
             records.append(dict(payload, id=f"{payload['id']}-n{rng.randrange(10**6)}"))
     path = out / f"changes-{rng.randrange(10**9)}.jsonl"

@@ -30,12 +30,12 @@ from sqlalchemy import Text, and_, delete, func, select, type_coerce
 from sqlalchemy.orm import Session, aliased
 
 from auditor import __version__
-from auditor.engine.compiler import CompiledRule, compile_rule
+from auditor.engine.compiler import CadenceRule, CompiledRule, compile_rule
 from auditor.engine.evaluate import Evaluation, Groups
-from auditor.engine.facts import EngineFact
+from auditor.engine.facts import EngineFact, epoch
 from auditor.engine.partition import partition
 from auditor.engine.stored import engine_fact
-from auditor.engine.window import SweepWindow
+from auditor.engine.window import CadencePeriod, SweepWindow, day_start
 from auditor.findings import Finding
 from auditor.findings.accountability import PERSON_FIELDS
 from auditor.rulebook import Rule
@@ -65,6 +65,8 @@ class Plan:
     max_fact_id: int
     rows: int  # fact rows up to max_fact_id
     reasons: dict[str, str] = field(default_factory=dict)  # rule id: why it was evaluated in full
+    partial: list[dict[str, tuple[set[str], list[int], Entry]]] = field(default_factory=list)
+    """Per rule: cadence partitions judged again for some periods only: (those periods, members, stored entry)."""
 
     @property
     def facts_evaluated(self) -> int:
@@ -110,6 +112,7 @@ def plan_sweep(session: Session, rules: Sequence[Rule], window: SweepWindow, loa
     counts = Counter(f.kind for f in facts)
     plan = Plan(facts, [None] * len(rules), [{} for _ in rules], fingerprints, dict(counts), int(max_id), int(rows))
     plan.reasons = reasons
+    plan.partial = [{} for _ in rules]
     if base is not None and usable:
         _plan_changes(session, plan, compiled, usable, base, window, full_kinds)
     return plan
@@ -148,14 +151,16 @@ def _plan_changes(
     touched = [fact for fact, _, _ in added] + [fact for fact, _, _ in replaced]
     new_ids = {fact.row_id for fact, current, at in added if current and at < end}
     docs = _documents(session, [compiled[i].rule.id for i in usable])
-    affected: dict[int, set[str]] = {}
+    touching: dict[int, dict[str, list[EngineFact]]] = {}
     wanted: set[int] = set(new_ids)
     for i in usable:
-        rule_kinds = compiled[i].kinds()
-        keys = {key for fact in touched if fact.kind in rule_kinds for key in compiled[i].keys_of(fact)}
-        affected[i] = keys
+        rule_kinds, by_key = compiled[i].kinds(), touching.setdefault(i, {})
+        for fact in touched:
+            if fact.kind in rule_kinds:
+                for key in compiled[i].keys_of(fact):
+                    by_key.setdefault(key, []).append(fact)
         doc = docs[compiled[i].rule.id]
-        for key in keys:
+        for key in by_key:
             if key in doc:
                 wanted.update(doc[key][0])
     loaded = {f.row_id: f for f in plan.facts}
@@ -168,14 +173,77 @@ def _plan_changes(
     members = [loaded[i] for i in sorted(wanted) if i in loaded]
     plan.facts.extend(f for f in members if f.kind not in full_kinds)
     for i in usable:
-        rule_kinds, keys, doc = compiled[i].kinds(), affected[i], docs[compiled[i].rule.id]
-        groups = partition(compiled[i], (f for f in members if f.kind in rule_kinds))
-        groups = {key: group for key, group in groups.items() if key in keys}
-        same = {key for key, group in groups.items() if key in doc and doc[key][0] == [f.row_id for f in group]}
-        plan.groups[i] = {key: group for key, group in groups.items() if key not in same}
-        # a partition no fact touched, or whose members are the same, stands; one left empty is gone
-        plan.carried[i] = {key: entry for key, entry in doc.items() if key not in keys or key in same}
+        _plan_rule(plan, i, compiled[i], members, touching[i], docs[compiled[i].rule.id])
         plan.reasons.pop(compiled[i].rule.id, None)
+
+
+def _plan_rule(
+    plan: Plan,
+    index: int,
+    compiled: CompiledRule,
+    members: list[EngineFact],
+    touching: dict[str, list[EngineFact]],
+    doc: dict[str, Entry],
+) -> None:
+    """One rule's plan: which touched partitions to evaluate (whole, or some cadence periods) and what stands.
+
+    A touched partition stands, with its new members, when none of the changed facts (new or replaced
+    versions) is one the engine would assert for this rule; a cadence partition whose member facts did not
+    change is judged again only for the periods whose span holds a changed expected fact.
+    """
+    rule_kinds = compiled.kinds()
+    groups = partition(compiled, (f for f in members if f.kind in rule_kinds))
+    carried = {key: entry for key, entry in doc.items() if key not in touching}
+    evaluate: Groups = {}
+    for key, changed in touching.items():
+        group = groups.get(key)
+        if group is None:
+            continue  # no member left: the partition is gone
+        ids = [f.row_id for f in group]
+        stored = doc.get(key)
+        roles = {role for fact in changed for role in compiled.roles_of(fact)}
+        if stored is not None and not roles:
+            carried[key] = [ids, stored[1], stored[2]]  # only facts the engine never asserts changed
+            continue
+        periods = _periods(compiled, changed, roles) if stored is not None else None
+        if periods is None:
+            evaluate[key] = group
+            continue
+        if not periods and stored is not None:
+            carried[key] = [ids, stored[1], stored[2]]  # the changes lie outside every judged period
+            continue
+        evaluate[key] = [f for f in group if _in_spans(compiled, f, periods)]
+        plan.partial[index][key] = ({p.period.label for p in periods}, ids, stored)
+    plan.groups[index] = evaluate
+    plan.carried[index] = carried
+
+
+def _periods(compiled: CompiledRule, changed: list[EngineFact], roles: set[str]) -> list[CadencePeriod] | None:
+    """The cadence periods whose judgement the changed facts can alter (None: the whole partition)."""
+    if not isinstance(compiled, CadenceRule) or roles != {"expect"}:
+        return None
+    at_field = compiled.check.expect.at
+    times = []
+    for fact in changed:
+        value = fact.values.get(at_field)
+        if value is None:
+            return None
+        times.append(epoch(value))
+    return [p for p in compiled.periods if any(_span_holds(p, t) for t in times)]
+
+
+def _span_holds(period: CadencePeriod, moment: int | float) -> bool:
+    """Whether an expected fact at `moment` can count for the period (inclusive bounds: a superset is safe)."""
+    last = period.deadline if period.deadline is not None else day_start(period.period.end)
+    return epoch(period.count_from) <= moment <= epoch(last)
+
+
+def _in_spans(compiled: CompiledRule, fact: EngineFact, periods: list[CadencePeriod]) -> bool:
+    """Member facts, and expected facts that can count for one of the periods."""
+    if "member" in compiled.roles_of(fact) or fact.kind != compiled.check.expect.kind:
+        return True
+    value = fact.values.get(compiled.check.expect.at)
+    return value is None or any(_span_holds(p, epoch(value)) for p in periods)
 
 
 def _rows(session: Session, condition: Any) -> list[tuple[EngineFact, bool, datetime]]:
@@ -233,44 +301,59 @@ def _documents(session: Session, rule_ids: list[str]) -> dict[str, dict[str, Ent
 # ------------------------------------------------------------------ outcomes in and out of the stored form
 
 
-def carry_over(rules: Sequence[Rule], plan: Plan, evaluation: Evaluation, evidence: dict[int, dict[str, Any]]) -> None:
-    """Add the carried partitions' outcomes to a fresh evaluation, and their evidence fields to `evidence`."""
-    for index, rule in enumerate(rules):
-        outcome = evaluation.outcomes[rule.id]
-        for key, (_, occurrences, findings) in plan.carried[index].items():
-            outcome.checked.update((key, occurrence) for occurrence in occurrences)
-            for occurrence, cited, context, fields in findings:
-                outcome.findings.append(Finding(rule.id, key, occurrence, tuple(cited), context))
-                evidence.update((int(row_id), values) for row_id, values in fields.items())
-
-
-def new_states(
+def combine(
     rules: Sequence[Rule],
     plan: Plan,
     evaluation: Evaluation,
     members: dict[int, dict[str, list[int]]],
     evidence: dict[int, dict[str, Any]],
 ) -> dict[str, dict[str, Entry]]:
-    """Per rule without engine errors: its partitions after this sweep (carried ones and freshly evaluated)."""
-    failed = {error.rule_id for error in evaluation.errors}
-    out: dict[str, dict[str, Entry]] = {}
+    """Complete a fresh evaluation with what the plan carries over; return the rules' new partition states.
+
+    `members` are the row ids of each evaluated partition, `evidence` the field values of the facts the fresh
+    findings cite (carried findings add theirs). A rule with engine errors gets no state (evaluated in full next).
+    """
+    failed: dict[str, set[str]] = {}
+    for error in evaluation.errors:
+        failed.setdefault(error.rule_id, set()).update(error.subjects)
+    states: dict[str, dict[str, Entry]] = {}
     for index, rule in enumerate(rules):
-        if rule.id in failed:
-            continue
-        doc = dict(plan.carried[index])
-        fresh = {key: [ids, [], []] for key, ids in members.get(index, {}).items()}
         outcome = evaluation.outcomes[rule.id]
+        partial = {k: v for k, v in plan.partial[index].items() if k not in failed.get(rule.id, ())}
+        if partial:  # keep the fresh judgements of the periods judged again only
+            outcome.checked = {(s, o) for s, o in outcome.checked if s not in partial or o in partial[s][0]}
+            outcome.findings = [
+                f for f in outcome.findings if f.subject not in partial or f.occurrence in partial[f.subject][0]
+            ]
+        fresh = {key: [ids, [], []] for key, ids in members.get(index, {}).items()}
         for subject, occurrence in outcome.checked:
             fresh[subject][1].append(occurrence)
         for finding in outcome.findings:
             fields = {str(i): _evidence_fields(evidence[i]) for i in finding.evidence if i in evidence}
             fresh[finding.subject][2].append([finding.occurrence, list(finding.evidence), finding.context, fields])
+        kept = dict(plan.carried[index])
+        for key, (periods, ids, stored) in partial.items():
+            fresh[key][0] = ids
+            kept[key] = [ids, [o for o in stored[1] if o not in periods], [f for f in stored[2] if f[0] not in periods]]
+        for key, entry in kept.items():
+            _add(outcome, rule.id, key, entry, evidence)
+            if key in fresh:
+                fresh[key][1].extend(entry[1])
+                fresh[key][2].extend(entry[2])
         for entry in fresh.values():
             entry[1].sort()
             entry[2].sort(key=lambda f: f[0])
-        doc.update(fresh)
-        out[rule.id] = doc
-    return out
+        if rule.id not in failed:
+            states[rule.id] = {**kept, **fresh}
+    return states
+
+
+def _add(outcome: Any, rule_id: str, key: str, entry: Entry, evidence: dict[int, dict[str, Any]]) -> None:
+    """Add a stored partition's outcome to a rule's outcome, and its findings' evidence fields to `evidence`."""
+    outcome.checked.update((key, occurrence) for occurrence in entry[1])
+    for occurrence, cited, context, fields in entry[2]:
+        outcome.findings.append(Finding(rule_id, key, occurrence, tuple(cited), context))
+        evidence.update((int(row_id), values) for row_id, values in fields.items())
 
 
 def _evidence_fields(values: dict[str, Any]) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from auditor.engine.evaluate import Evaluation, evaluate
 from auditor.engine.facts import EngineFact
-from auditor.engine.incremental import Plan, carry_over, new_states, plan_sweep, save_states
+from auditor.engine.incremental import Plan, combine, plan_sweep, save_states
 from auditor.engine.stored import engine_fact
 from auditor.engine.window import SweepWindow, period_from_label
 from auditor.findings.accountability import Roster
@@ -128,8 +128,7 @@ def run_sweep(
             evaluated = plan.facts_evaluated
             evidence = _evidence_values(evaluation, plan.facts)
             plan.facts = []  # the largest object of a sweep: freed before the KPIs read their facts
-            states = new_states(rules, plan, evaluation, members, evidence)
-            carry_over(rules, plan, evaluation, evidence)
+            states = combine(rules, plan, evaluation, members, evidence)
             settings = kpi_settings(rules, policy)
             basis = kpi_basis(engine, settings.fingerprint())  # before computing: a load meanwhile invalidates it
             checks = _checks(rules, evaluation)
