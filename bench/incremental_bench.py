@@ -132,7 +132,13 @@ def _sweep(db: Path, args: dict[str, Any], full: bool) -> dict[str, Any]:
     )
     seconds = time.perf_counter() - start
     engine.dispose()
-    return {"seconds": seconds, "sweep_id": summary.sweep_id, "findings": summary.findings, "phases": phases}
+    return {
+        "seconds": seconds,
+        "sweep_id": summary.sweep_id,
+        "findings": summary.findings,
+        "partitions": summary.partitions,
+        "phases": phases,
+    }
 
 
 def step_compare(work: Path, args: dict[str, Any]) -> dict[str, Any]:
@@ -195,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"    {name:14} full {full['phases'].get(name, 0):7.2f} s   incremental {inc['phases'].get(name, 0):7.2f} s"
         )
+    print(f"  partitions: full {full['partitions']}, incremental {inc['partitions']}")
     print(f"  results equal: {compare['equal']} ({compare['findings']:,} findings) {compare['differing'] or ''}")
     ok = compare["equal"] and ratio < ACCEPT_RATIO
     print(f"Acceptance (equal results, incremental under {ACCEPT_RATIO:.0%} of full): {'PASS' if ok else 'FAIL'}")

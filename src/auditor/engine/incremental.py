@@ -17,11 +17,12 @@ sweep's; tests/test_incremental_sweep.py checks it.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import zlib
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -33,12 +34,12 @@ from auditor import __version__
 from auditor.engine.compiler import CadenceRule, CompiledRule, compile_rule
 from auditor.engine.evaluate import Evaluation, Groups
 from auditor.engine.facts import EngineFact, epoch
-from auditor.engine.partition import partition
 from auditor.engine.stored import engine_fact
 from auditor.engine.window import CadencePeriod, SweepWindow, day_start
 from auditor.findings import Finding
 from auditor.findings.accountability import PERSON_FIELDS
 from auditor.rulebook import Rule
+from auditor.rulebook.templates import CadenceCheck
 from auditor.store.models import FactRow, RuleState
 
 CACHE_FORMAT = 1
@@ -48,8 +49,9 @@ EVIDENCE_FIELDS = (*PERSON_FIELDS, "branch")
 """The fields of evidence facts that accountability reads (`Roster.resolve`)."""
 
 Entry = list[Any]
-"""A stored partition: [member row ids, occurrences judged, findings]; a finding is
-[occurrence, evidence row ids, context, {row id: evidence fields}]."""
+"""A stored partition: [member row ids, occurrences judged, findings, member times]; a finding is
+[occurrence, evidence row ids, message, message context (JSON), {row id: evidence fields}]; member times
+(cadence rules only) are the epoch times of expected facts, None for the member facts."""
 Loader = Callable[[Session, set[str], datetime], list[EngineFact]]
 
 
@@ -65,8 +67,9 @@ class Plan:
     max_fact_id: int
     rows: int  # fact rows up to max_fact_id
     reasons: dict[str, str] = field(default_factory=dict)  # rule id: why it was evaluated in full
-    partial: list[dict[str, tuple[set[str], list[int], Entry]]] = field(default_factory=list)
-    """Per rule: cadence partitions judged again for some periods only: (those periods, members, stored entry)."""
+    partial: list[dict[str, tuple[set[str], list[int], Entry, list[Any]]]] = field(default_factory=list)
+    """Per rule: cadence partitions judged again for some periods only: (those periods, members, stored entry,
+    member times)."""
 
     @property
     def facts_evaluated(self) -> int:
@@ -77,13 +80,22 @@ class Plan:
     def incremental(self) -> bool:
         return any(g is not None for g in self.groups)
 
+    def stats(self, members: dict[int, dict[str, list[int]]]) -> dict[str, int]:
+        """Partitions evaluated (whole or some periods) and carried over, and rules evaluated in full."""
+        return {
+            "evaluated": sum(len(m) for m in members.values()),
+            "carried": sum(len(c) for c in self.carried),
+            "rules_in_full": sum(1 for g in self.groups if g is None),
+        }
+
 
 def rule_fingerprint(compiled: CompiledRule) -> str:
-    """What a partition's outcome depends on besides its facts: the rule's definition and the window it reads."""
+    """What a partition's stored outcome depends on besides its facts: the rule (its check, message, params and
+    everything a message may show; not where it was read from) and the window days and holidays it reads."""
     window = compiled.window
-    check = repr(compiled.rule.check)
-    holidays = sorted(d.isoformat() for d in window.holidays) if "business_days" in check else []
-    parts = [CACHE_FORMAT, __version__, compiled.digest, check, window.as_of.isoformat(), window.since.isoformat()]
+    rule = repr(dataclasses.replace(compiled.rule, source="", line=0))
+    holidays = sorted(d.isoformat() for d in window.holidays) if "business_days" in rule else []
+    parts = [CACHE_FORMAT, __version__, compiled.digest, rule, window.as_of.isoformat(), window.since.isoformat()]
     text = json.dumps([*parts, holidays], default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -140,7 +152,11 @@ def _plan_changes(
     window: SweepWindow,
     full_kinds: set[str],
 ) -> None:
-    """Fill in the plan of the rules evaluated incrementally: their changed partitions and what they carry."""
+    """Fill in the plan of the rules evaluated incrementally: their changed partitions and what they carry.
+
+    Member sets are worked out from row ids alone (stored members, minus replaced versions, plus added
+    current rows in the window); only the facts of partitions to evaluate are loaded.
+    """
     hwm = base.max_fact_id
     kinds = {kind for i in usable for kind in compiled[i].kinds()}
     end = window.as_of_end
@@ -148,88 +164,99 @@ def _plan_changes(
     replaced = _replaced(session, hwm)
     for kind in kinds - full_kinds:
         plan.counts[kind] = _count(base.fact_counts, kind, added, replaced, end)
+    joined = [fact for fact, current, at in added if current and at < end]
+    gone = {fact.row_id for fact, _, _ in replaced}
     touched = [fact for fact, _, _ in added] + [fact for fact, _, _ in replaced]
-    new_ids = {fact.row_id for fact, current, at in added if current and at < end}
     docs = _documents(session, [compiled[i].rule.id for i in usable])
-    touching: dict[int, dict[str, list[EngineFact]]] = {}
-    wanted: set[int] = set(new_ids)
+    wanted: dict[int, dict[str, list[int]]] = {}
     for i in usable:
-        rule_kinds, by_key = compiled[i].kinds(), touching.setdefault(i, {})
-        for fact in touched:
-            if fact.kind in rule_kinds:
-                for key in compiled[i].keys_of(fact):
-                    by_key.setdefault(key, []).append(fact)
-        doc = docs[compiled[i].rule.id]
-        for key in by_key:
-            if key in doc:
-                wanted.update(doc[key][0])
-    loaded = {f.row_id: f for f in plan.facts}
-    missing = sorted(wanted - loaded.keys())
-    for start in range(0, len(missing), ID_BATCH):
-        ids = missing[start : start + ID_BATCH]
-        for fact, current, at in _rows(session, FactRow.id.in_(ids)):
-            if current and at < end:
-                loaded[fact.row_id] = fact
-    members = [loaded[i] for i in sorted(wanted) if i in loaded]
-    plan.facts.extend(f for f in members if f.kind not in full_kinds)
-    for i in usable:
-        _plan_rule(plan, i, compiled[i], members, touching[i], docs[compiled[i].rule.id])
+        wanted[i] = _plan_rule(plan, i, compiled[i], touched, joined, gone, docs[compiled[i].rule.id])
         plan.reasons.pop(compiled[i].rule.id, None)
+    loaded = {f.row_id: f for f in plan.facts}
+    loaded.update((f.row_id, f) for f in joined)
+    missing = sorted({row_id for keys in wanted.values() for ids in keys.values() for row_id in ids} - loaded.keys())
+    for start in range(0, len(missing), ID_BATCH):
+        for fact, _, _ in _rows(session, FactRow.id.in_(missing[start : start + ID_BATCH])):
+            loaded[fact.row_id] = fact
+    needed = {row_id for keys in wanted.values() for ids in keys.values() for row_id in ids}
+    plan.facts.extend(loaded[row_id] for row_id in sorted(needed) if loaded[row_id].kind not in full_kinds)
+    for i, keys in wanted.items():
+        plan.groups[i] = {key: [loaded[row_id] for row_id in ids] for key, ids in keys.items()}
 
 
 def _plan_rule(
     plan: Plan,
     index: int,
     compiled: CompiledRule,
-    members: list[EngineFact],
-    touching: dict[str, list[EngineFact]],
+    touched: list[EngineFact],
+    joined: list[EngineFact],
+    gone: set[int],
     doc: dict[str, Entry],
-) -> None:
-    """One rule's plan: which touched partitions to evaluate (whole, or some cadence periods) and what stands.
+) -> dict[str, list[int]]:
+    """One rule's plan; returns the row ids to evaluate per partition (whole, or some cadence periods).
 
     A touched partition stands, with its new members, when none of the changed facts (new or replaced
     versions) is one the engine would assert for this rule; a cadence partition whose member facts did not
     change is judged again only for the periods whose span holds a changed expected fact.
     """
     rule_kinds = compiled.kinds()
-    groups = partition(compiled, (f for f in members if f.kind in rule_kinds))
-    carried = {key: entry for key, entry in doc.items() if key not in touching}
-    evaluate: Groups = {}
-    for key, changed in touching.items():
-        group = groups.get(key)
-        if group is None:
-            continue  # no member left: the partition is gone
-        ids = [f.row_id for f in group]
+    changes: dict[str, list[EngineFact]] = {}
+    for fact in touched:
+        if fact.kind in rule_kinds:
+            for key in compiled.keys_of(fact):
+                changes.setdefault(key, []).append(fact)
+    arrivals: dict[str, list[EngineFact]] = {}
+    for fact in joined:
+        if fact.kind in rule_kinds:
+            for key in compiled.keys_of(fact):
+                arrivals.setdefault(key, []).append(fact)
+    cadence = isinstance(compiled, CadenceRule)
+    carried = {key: entry for key, entry in doc.items() if key not in changes}
+    evaluate: dict[str, list[int]] = {}
+    for key, changed in changes.items():
         stored = doc.get(key)
+        times = dict(zip(stored[0], stored[3], strict=True)) if stored and cadence else {}
+        for fact in arrivals.get(key, ()):
+            times[fact.row_id] = _expect_time(compiled.check, fact) if cadence else None
+        kept = [row_id for row_id in (stored[0] if stored else ()) if row_id not in gone]
+        ids = sorted({*kept, *(f.row_id for f in arrivals.get(key, ()))})
+        if not ids:
+            continue  # no member left: the partition is gone
+        member_times = [times.get(row_id) for row_id in ids] if cadence else []
         roles = {role for fact in changed for role in compiled.roles_of(fact)}
         if stored is not None and not roles:
-            carried[key] = [ids, stored[1], stored[2]]  # only facts the engine never asserts changed
+            carried[key] = [ids, stored[1], stored[2], member_times]  # only facts the engine never asserts changed
             continue
         periods = _periods(compiled, changed, roles) if stored is not None else None
         if periods is None:
-            evaluate[key] = group
+            evaluate[key] = ids
             continue
-        if not periods and stored is not None:
-            carried[key] = [ids, stored[1], stored[2]]  # the changes lie outside every judged period
+        if not periods:
+            carried[key] = [ids, stored[1], stored[2], member_times]  # every change lies outside the judged periods
             continue
-        evaluate[key] = [f for f in group if _in_spans(compiled, f, periods)]
-        plan.partial[index][key] = ({p.period.label for p in periods}, ids, stored)
-    plan.groups[index] = evaluate
+        evaluate[key] = [row_id for row_id in ids if _in_spans(times.get(row_id), periods)]
+        plan.partial[index][key] = ({p.period.label for p in periods}, ids, stored, member_times)
     plan.carried[index] = carried
+    return evaluate
+
+
+def _expect_time(check: CadenceCheck, fact: EngineFact) -> int | float | None:
+    """The time of a cadence rule's expected fact (None: another kind, or no time: always evaluated)."""
+    expect = check.expect
+    if fact.kind != expect.kind or check.population.kind == expect.kind:
+        return None
+    value = fact.values.get(expect.at)
+    return None if value is None else epoch(value)
 
 
 def _periods(compiled: CompiledRule, changed: list[EngineFact], roles: set[str]) -> list[CadencePeriod] | None:
     """The cadence periods whose judgement the changed facts can alter (None: the whole partition)."""
     if not isinstance(compiled, CadenceRule) or roles != {"expect"}:
         return None
-    at_field = compiled.check.expect.at
-    times = []
-    for fact in changed:
-        value = fact.values.get(at_field)
-        if value is None:
-            return None
-        times.append(epoch(value))
-    return [p for p in compiled.periods if any(_span_holds(p, t) for t in times)]
+    times = [_expect_time(compiled.check, fact) for fact in changed]
+    if any(t is None for t in times):
+        return None
+    return [p for p in compiled.periods if any(_span_holds(p, t) for t in times)]  # type: ignore[arg-type]
 
 
 def _span_holds(period: CadencePeriod, moment: int | float) -> bool:
@@ -238,12 +265,9 @@ def _span_holds(period: CadencePeriod, moment: int | float) -> bool:
     return epoch(period.count_from) <= moment <= epoch(last)
 
 
-def _in_spans(compiled: CompiledRule, fact: EngineFact, periods: list[CadencePeriod]) -> bool:
-    """Member facts, and expected facts that can count for one of the periods."""
-    if "member" in compiled.roles_of(fact) or fact.kind != compiled.check.expect.kind:
-        return True
-    value = fact.values.get(compiled.check.expect.at)
-    return value is None or any(_span_holds(p, epoch(value)) for p in periods)
+def _in_spans(moment: int | float | None, periods: list[CadencePeriod]) -> bool:
+    """Member facts (no expected time) and expected facts that can count for one of the periods."""
+    return moment is None or any(_span_holds(p, moment) for p in periods)
 
 
 def _rows(session: Session, condition: Any) -> list[tuple[EngineFact, bool, datetime]]:
@@ -301,42 +325,60 @@ def _documents(session: Session, rule_ids: list[str]) -> dict[str, dict[str, Ent
 # ------------------------------------------------------------------ outcomes in and out of the stored form
 
 
+@dataclass
+class Carried:
+    """What carried findings bring, by finding key: their stored messages and their evidence facts' fields."""
+
+    messages: dict[str, str] = field(default_factory=dict)
+    evidence: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+
 def combine(
     rules: Sequence[Rule],
     plan: Plan,
     evaluation: Evaluation,
     members: dict[int, dict[str, list[int]]],
-    evidence: dict[int, dict[str, Any]],
-) -> dict[str, dict[str, Entry]]:
-    """Complete a fresh evaluation with what the plan carries over; return the rules' new partition states.
+    facts: Mapping[int, EngineFact],
+) -> tuple[dict[str, dict[str, Entry]], Carried, dict[str, list[Any]]]:
+    """Complete a fresh evaluation with what the plan carries over.
 
-    `members` are the row ids of each evaluated partition, `evidence` the field values of the facts the fresh
-    findings cite (carried findings add theirs). A rule with engine errors gets no state (evaluated in full next).
+    `members` are the row ids of each evaluated partition, `facts` the evaluated facts by row id. Returns
+    the rules' new partition states (a rule with engine errors gets none: evaluated in full next), what
+    the carried findings bring, and the stored form of every fresh finding by key (`remember` adds its
+    rendered message before the states are saved).
     """
     failed: dict[str, set[str]] = {}
     for error in evaluation.errors:
         failed.setdefault(error.rule_id, set()).update(error.subjects)
     states: dict[str, dict[str, Entry]] = {}
+    carried = Carried()
+    pending: dict[str, list[Any]] = {}
     for index, rule in enumerate(rules):
         outcome = evaluation.outcomes[rule.id]
+        cadence = rule.check if isinstance(rule.check, CadenceCheck) else None
         partial = {k: v for k, v in plan.partial[index].items() if k not in failed.get(rule.id, ())}
         if partial:  # keep the fresh judgements of the periods judged again only
             outcome.checked = {(s, o) for s, o in outcome.checked if s not in partial or o in partial[s][0]}
             outcome.findings = [
                 f for f in outcome.findings if f.subject not in partial or f.occurrence in partial[f.subject][0]
             ]
-        fresh = {key: [ids, [], []] for key, ids in members.get(index, {}).items()}
+        fresh: dict[str, Entry] = {}
+        for key, ids in members.get(index, {}).items():
+            times = [_expect_time(cadence, facts[i]) for i in ids] if cadence is not None else []
+            fresh[key] = [ids, [], [], times]
         for subject, occurrence in outcome.checked:
             fresh[subject][1].append(occurrence)
         for finding in outcome.findings:
-            fields = {str(i): _evidence_fields(evidence[i]) for i in finding.evidence if i in evidence}
-            fresh[finding.subject][2].append([finding.occurrence, list(finding.evidence), finding.context, fields])
+            fields = {str(i): _evidence_fields(facts[i].values) for i in finding.evidence if i in facts}
+            stored = [finding.occurrence, list(finding.evidence), "", _dump(finding.context), fields]
+            fresh[finding.subject][2].append(stored)
+            pending[finding.key] = stored
         kept = dict(plan.carried[index])
-        for key, (periods, ids, stored) in partial.items():
-            fresh[key][0] = ids
+        for key, (periods, ids, stored, times) in partial.items():
+            fresh[key][0], fresh[key][3] = ids, times
             kept[key] = [ids, [o for o in stored[1] if o not in periods], [f for f in stored[2] if f[0] not in periods]]
         for key, entry in kept.items():
-            _add(outcome, rule.id, key, entry, evidence)
+            _add(outcome, rule.id, key, entry, carried)
             if key in fresh:
                 fresh[key][1].extend(entry[1])
                 fresh[key][2].extend(entry[2])
@@ -345,19 +387,39 @@ def combine(
             entry[2].sort(key=lambda f: f[0])
         if rule.id not in failed:
             states[rule.id] = {**kept, **fresh}
-    return states
+    return states, carried, pending
 
 
-def _add(outcome: Any, rule_id: str, key: str, entry: Entry, evidence: dict[int, dict[str, Any]]) -> None:
-    """Add a stored partition's outcome to a rule's outcome, and its findings' evidence fields to `evidence`."""
+def remember(pending: dict[str, list[Any]], messages: Mapping[str, str]) -> None:
+    """Put the rendered messages of fresh findings into their stored form."""
+    for key, stored in pending.items():
+        stored[2] = messages[key]
+
+
+def _add(outcome: Any, rule_id: str, key: str, entry: Entry, carried: Carried) -> None:
+    """Add a stored partition's outcome to a rule's outcome; its findings' messages and evidence fields go
+    into `carried`."""
     outcome.checked.update((key, occurrence) for occurrence in entry[1])
-    for occurrence, cited, context, fields in entry[2]:
-        outcome.findings.append(Finding(rule_id, key, occurrence, tuple(cited), context))
-        evidence.update((int(row_id), values) for row_id, values in fields.items())
+    for occurrence, cited, message, _context, fields in entry[2]:
+        finding = Finding(rule_id, key, occurrence, tuple(cited))
+        outcome.findings.append(finding)
+        carried.messages[finding.key] = message
+        carried.evidence[finding.key] = [fields[str(i)] for i in cited if str(i) in fields]
 
 
-def _evidence_fields(values: dict[str, Any]) -> dict[str, Any]:
-    return {name: values[name] for name in EVIDENCE_FIELDS if name in values}
+def _evidence_fields(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields accountability reads, as JSON keeps them (ids are strings; anything else as its text)."""
+    return {
+        name: value if value is None or isinstance(value, str) else str(value)
+        for name in EVIDENCE_FIELDS
+        if name in values
+        for value in [values[name]]
+    }
+
+
+def _dump(context: Mapping[str, Any]) -> str:
+    """A finding's message context as JSON, dates and times tagged (kept for `auditor` versions to come)."""
+    return json.dumps(context, separators=(",", ":"), default=_tag)
 
 
 def save_states(session: Session, sweep_id: int, rules: Sequence[Rule], plan: Plan, docs: dict[str, Any]) -> None:
@@ -397,10 +459,15 @@ def _untag(obj: dict[str, Any]) -> Any:
 
 
 def encode_partitions(doc: dict[str, Entry]) -> bytes:
-    """A rule's partitions as compressed JSON (dates and times tagged, so that they come back as they were)."""
-    return zlib.compress(json.dumps(doc, separators=(",", ":"), default=_tag).encode(), 1)
+    """A rule's partitions as compressed JSON."""
+    return zlib.compress(json.dumps(doc, separators=(",", ":")).encode(), 1)
 
 
 def decode_partitions(blob: bytes) -> dict[str, Entry]:
-    """The partitions `encode_partitions` stored."""
-    return json.loads(zlib.decompress(blob), object_hook=_untag)
+    """The partitions `encode_partitions` stored (message contexts stay JSON text: `load_context` reads one)."""
+    return json.loads(zlib.decompress(blob))
+
+
+def load_context(text: str) -> dict[str, Any]:
+    """A stored message context, dates and times as they were."""
+    return json.loads(text, object_hook=_untag)

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from auditor.engine.evaluate import Evaluation, evaluate
 from auditor.engine.facts import EngineFact
-from auditor.engine.incremental import Plan, combine, plan_sweep, save_states
+from auditor.engine.incremental import Carried, Plan, combine, plan_sweep, remember, save_states
 from auditor.engine.stored import engine_fact
 from auditor.engine.window import SweepWindow, period_from_label
 from auditor.findings.accountability import Roster
@@ -40,6 +40,7 @@ class SweepSummary:
     rows: list[dict[str, Any]]  # rule_id, area, severity, title, checked, findings
     errors: list[dict[str, Any]]
     lifecycle: dict[str, int] = field(default_factory=dict)  # new, recurring, reopened, suppressed, resolved, lapsed
+    partitions: dict[str, int] = field(default_factory=dict)  # evaluated, carried, rules_in_full (Plan.stats)
 
     @property
     def findings(self) -> int:
@@ -127,8 +128,10 @@ def run_sweep(
             evaluation = evaluate(rules, plan.facts, window, jobs=jobs, groups=plan.groups, members=members)
             evaluated = plan.facts_evaluated
             evidence = _evidence_values(evaluation, plan.facts)
-            plan.facts = []  # the largest object of a sweep: freed before the KPIs read their facts
-            states = combine(rules, plan, evaluation, members, evidence)
+            partitions = plan.stats(members)
+            by_id = {fact.row_id: fact for fact in plan.facts}
+            states, carried, pending = combine(rules, plan, evaluation, members, by_id)
+            plan.facts, by_id = [], {}  # the largest objects of a sweep: freed before the KPIs read their facts
             settings = kpi_settings(rules, policy)
             basis = kpi_basis(engine, settings.fingerprint())  # before computing: a load meanwhile invalidates it
             checks = _checks(rules, evaluation)
@@ -137,7 +140,8 @@ def run_sweep(
             with Session(engine) as session, session.begin():
                 sweep = session.get_one(Sweep, sweep_id)
                 session.execute(insert(RuleCheck), [{**check, "sweep_id": sweep_id} for check in checks])
-                rows, errors, produced = _store(session, sweep, rules, evaluation, evidence, roster)
+                rows, errors, produced = _store(session, sweep, rules, evaluation, evidence, roster, carried)
+                remember(pending, {item.key: item.message for item in produced})
                 _store_cadence(session, sweep_id, rules, evaluation, roster)
                 sweep.kpis = kpis
                 checked = {rule_id: outcome.checked for rule_id, outcome in evaluation.outcomes.items()}
@@ -151,7 +155,7 @@ def run_sweep(
         except BaseException as exc:
             _mark_failed(engine, sweep_id, exc)
             raise
-    return SweepSummary(sweep_id, window, evaluated, rows, errors, dict(lifecycle))
+    return SweepSummary(sweep_id, window, evaluated, rows, errors, dict(lifecycle), partitions)
 
 
 def _begin(
@@ -263,29 +267,29 @@ def _store(
     evaluation: Evaluation,
     values: dict[int, dict[str, Any]],
     roster: Roster,
+    carried: Carried,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[Produced]]:
     """Per-rule summary rows and engine errors (stored), and the findings ready for tracking.
 
-    `values` holds the field values of every evidence fact, by row id.
+    `values` holds the field values of every evidence fact of the fresh findings, by row id; findings an
+    incremental sweep carried over bring their stored message and evidence fields (`carried`).
     """
     rows: list[dict[str, Any]] = []
     produced: list[Produced] = []
     for rule in rules:
         outcome = evaluation.outcomes[rule.id]
         for finding in outcome.findings:
-            context = dict(finding.context, subject=finding.subject, occurrence=finding.occurrence)
-            context.setdefault("sweep", {"as_of": sweep.as_of, "since": sweep.since})
-            evidence = [values[i] for i in finding.evidence if i in values]
+            key = finding.key
+            if key in carried.messages:
+                message, evidence = carried.messages[key], carried.evidence[key]
+            else:
+                context = dict(finding.context, subject=finding.subject, occurrence=finding.occurrence)
+                context.setdefault("sweep", {"as_of": sweep.as_of, "since": sweep.since})
+                message = render_message(rule, context)
+                evidence = [values[i] for i in finding.evidence if i in values]
+            resolved = roster.resolve(finding.subject, evidence)
             produced.append(
-                Produced(
-                    finding.key,
-                    rule,
-                    finding.subject,
-                    finding.occurrence,
-                    render_message(rule, context),
-                    finding.evidence,
-                    roster.resolve(finding.subject, evidence),
-                )
+                Produced(key, rule, finding.subject, finding.occurrence, message, finding.evidence, resolved)
             )
         rows.append(
             {
