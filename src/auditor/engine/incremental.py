@@ -42,7 +42,7 @@ from auditor.rulebook import Rule
 from auditor.rulebook.templates import CadenceCheck
 from auditor.store.models import FactRow, RuleState
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 """Bump when what a partition's outcome means or how it is stored changes: every state then counts as stale."""
 ID_BATCH = 900  # row ids per IN (...) query
 EVIDENCE_FIELDS = (*PERSON_FIELDS, "branch")

@@ -81,10 +81,10 @@ def track(
     states = current_states(session)
     waivers = load_waivers(session)
     before = previous_sweep(session, sweep)
-    previous_rows: dict[str, FindingRow] = {}
+    previous_age: dict[str, int] = {}
     if before is not None:
-        rows = session.execute(select(FindingRow).where(FindingRow.sweep_id == before.id)).scalars()
-        previous_rows = {r.finding_key: r for r in rows}
+        query = select(FindingRow.finding_key, FindingRow.age).where(FindingRow.sweep_id == before.id)
+        previous_age = {key: age for key, age in session.execute(query)}
     rerun = before is not None and before.as_of == sweep.as_of
     writer = _Writer(sweep, actor)
     counts: Counter[str] = Counter()
@@ -92,9 +92,9 @@ def track(
         state = states.get(item.key)
         appearance, status, owner, due_on = _produced(writer, item, state, waivers, today, due_days)
         counts[appearance] += 1
-        previous = previous_rows.get(item.key)
+        previous = previous_age.get(item.key)
         if appearance in ("recurring", "suppressed") and previous is not None:
-            age = previous.age + (0 if rerun else 1)
+            age = previous + (0 if rerun else 1)
         else:
             age = 1
         writer.rows.append(
