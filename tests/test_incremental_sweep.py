@@ -28,7 +28,7 @@ from auditor.synth import generate
 
 from .conftest import RULES
 
-REPS, MONTHS = 6, 4
+REPS, MONTHS = 5, 4
 SKIP_FIELDS = {"kind"}
 
 
@@ -137,10 +137,12 @@ def test_incremental_equals_full_through_random_changes(tmp_path: Path, seed: in
     rng = random.Random(seed)
     holiday = Policy(holidays=frozenset({org.as_of - timedelta(days=20)}))
     changed = _changed_rules(tmp_path)
-    # (share of facts corrected, as-of shift in days, policy, rules)
+    # (share of facts corrected, as-of shift in days, policy, rules); the seeds take different paths
     rounds = [(0, 0, Policy(), RULES), (0.02, 0, Policy(), RULES), (0.01, 0, Policy(), RULES)]
-    rounds += [(0.0, 0, Policy(), RULES), (0.01, 7, Policy(), RULES), (0.01, 7, holiday, RULES)]
-    rounds += [(0.01, 7, holiday, changed), (0.05, 7, holiday, changed)]
+    if seed % 2:
+        rounds += [(0.0, 0, Policy(), RULES), (0.01, 7, holiday, RULES), (0.02, 7, holiday, RULES)]
+    else:
+        rounds += [(0.01, 7, Policy(), RULES), (0.01, 7, Policy(), changed), (0.05, 7, Policy(), changed)]
     carried = 0
     for share, shift, policy, rules_dir in rounds:
         if share:
@@ -152,6 +154,8 @@ def test_incremental_equals_full_through_random_changes(tmp_path: Path, seed: in
         assert _snapshot(inc, a) == _snapshot(full, b), (share, shift, rules_dir)
         carried += _states_agree(inc, full)
     assert carried  # the incremental database did carry partitions over
+    inc.dispose()
+    full.dispose()
 
 
 def _states_agree(inc: Engine, full: Engine) -> int:

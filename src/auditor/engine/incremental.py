@@ -42,16 +42,16 @@ from auditor.rulebook import Rule
 from auditor.rulebook.templates import CadenceCheck
 from auditor.store.models import FactRow, RuleState
 
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
 """Bump when what a partition's outcome means or how it is stored changes: every state then counts as stale."""
 ID_BATCH = 900  # row ids per IN (...) query
 EVIDENCE_FIELDS = (*PERSON_FIELDS, "branch")
 """The fields of evidence facts that accountability reads (`Roster.resolve`)."""
 
 Entry = list[Any]
-"""A stored partition: [member row ids, occurrences judged, findings, member times]; a finding is
-[occurrence, evidence row ids, message, message context (JSON), {row id: evidence fields}]; member times
-(cadence rules only) are the epoch times of expected facts, None for the member facts."""
+"""A stored partition: [member row ids (`pack_ids`), occurrences judged, findings, member times (JSON)]; a
+finding is [occurrence, evidence row ids, message, message context (JSON), {row id: evidence fields}];
+member times (cadence rules only) are the epoch times of expected facts, None for the member facts."""
 Loader = Callable[[Session, set[str], datetime], list[EngineFact]]
 
 
@@ -215,27 +215,29 @@ def _plan_rule(
     evaluate: dict[str, list[int]] = {}
     for key, changed in changes.items():
         stored = doc.get(key)
-        times = dict(zip(stored[0], stored[3], strict=True)) if stored and cadence else {}
+        stored_ids = unpack_ids(stored[0]) if stored else []
+        times = dict(zip(stored_ids, json.loads(stored[3]), strict=True)) if stored and cadence else {}
         for fact in arrivals.get(key, ()):
             times[fact.row_id] = _expect_time(compiled.check, fact) if cadence else None
-        kept = [row_id for row_id in (stored[0] if stored else ()) if row_id not in gone]
+        kept = [row_id for row_id in stored_ids if row_id not in gone]
         ids = sorted({*kept, *(f.row_id for f in arrivals.get(key, ()))})
         if not ids:
             continue  # no member left: the partition is gone
-        member_times = [times.get(row_id) for row_id in ids] if cadence else []
+        member_times = _times_text([times.get(row_id) for row_id in ids] if cadence else [])
+        text = pack_ids(ids)
         roles = {role for fact in changed for role in compiled.roles_of(fact)}
         if stored is not None and not roles:
-            carried[key] = [ids, stored[1], stored[2], member_times]  # only facts the engine never asserts changed
+            carried[key] = [text, stored[1], stored[2], member_times]  # only facts the engine never asserts changed
             continue
         periods = _periods(compiled, changed, roles) if stored is not None else None
         if periods is None:
             evaluate[key] = ids
             continue
         if not periods:
-            carried[key] = [ids, stored[1], stored[2], member_times]  # every change lies outside the judged periods
+            carried[key] = [text, stored[1], stored[2], member_times]  # every change lies outside the judged periods
             continue
         evaluate[key] = [row_id for row_id in ids if _in_spans(times.get(row_id), periods)]
-        plan.partial[index][key] = ({p.period.label for p in periods}, ids, stored, member_times)
+        plan.partial[index][key] = ({p.period.label for p in periods}, text, stored, member_times)
     plan.carried[index] = carried
     return evaluate
 
@@ -365,7 +367,7 @@ def combine(
         fresh: dict[str, Entry] = {}
         for key, ids in members.get(index, {}).items():
             times = [_expect_time(cadence, facts[i]) for i in ids] if cadence is not None else []
-            fresh[key] = [ids, [], [], times]
+            fresh[key] = [pack_ids(ids), [], [], _times_text(times)]
         for subject, occurrence in outcome.checked:
             fresh[subject][1].append(occurrence)
         for finding in outcome.findings:
@@ -415,6 +417,20 @@ def _evidence_fields(values: Mapping[str, Any]) -> dict[str, Any]:
         if name in values
         for value in [values[name]]
     }
+
+
+def pack_ids(ids: Sequence[int]) -> str:
+    """Member row ids as stored: comma-separated (parsed only for the partitions a sweep touches)."""
+    return ",".join(map(str, ids))
+
+
+def unpack_ids(text: str) -> list[int]:
+    """The row ids `pack_ids` stored."""
+    return [int(part) for part in text.split(",")] if text else []
+
+
+def _times_text(times: list[Any]) -> str:
+    return json.dumps(times, separators=(",", ":")) if times else "[]"
 
 
 def _dump(context: Mapping[str, Any]) -> str:
