@@ -24,7 +24,7 @@ import zlib
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Text, and_, delete, func, select, type_coerce
@@ -42,7 +42,7 @@ from auditor.rulebook import Rule
 from auditor.rulebook.templates import CadenceCheck
 from auditor.store.models import FactRow, RuleState
 
-CACHE_FORMAT = 3
+CACHE_FORMAT = 4
 """Bump when what a partition's outcome means or how it is stored changes: every state then counts as stale."""
 ID_BATCH = 900  # row ids per IN (...) query
 EVIDENCE_FIELDS = (*PERSON_FIELDS, "branch")
@@ -50,7 +50,8 @@ EVIDENCE_FIELDS = (*PERSON_FIELDS, "branch")
 
 Entry = list[Any]
 """A stored partition: [member row ids (`pack_ids`), occurrences judged, findings, member times (JSON)]; a
-finding is [occurrence, evidence row ids, message, message context (JSON), {row id: evidence fields}];
+finding is [occurrence, evidence row ids, message, {row id: evidence fields}] (the message context is not
+kept: a carried finding keeps its rendered message, which the fingerprint's rule and window fix);
 member times (cadence rules only) are the epoch times of expected facts, None for the member facts."""
 Loader = Callable[[Session, set[str], datetime], list[EngineFact]]
 
@@ -211,6 +212,7 @@ def _plan_rule(
             for key in compiled.keys_of(fact):
                 arrivals.setdefault(key, []).append(fact)
     cadence = isinstance(compiled, CadenceRule)
+    spans = [_span(p) for p in compiled.periods] if isinstance(compiled, CadenceRule) else []
     carried = {key: entry for key, entry in doc.items() if key not in changes}
     evaluate: dict[str, list[int]] = {}
     for key, changed in changes.items():
@@ -229,7 +231,7 @@ def _plan_rule(
         if stored is not None and not roles:
             carried[key] = [text, stored[1], stored[2], member_times]  # only facts the engine never asserts changed
             continue
-        periods = _periods(compiled, changed, roles) if stored is not None else None
+        periods = _periods(compiled, changed, roles, spans) if stored is not None else None
         if periods is None:
             evaluate[key] = ids
             continue
@@ -237,7 +239,7 @@ def _plan_rule(
             carried[key] = [text, stored[1], stored[2], member_times]  # every change lies outside the judged periods
             continue
         evaluate[key] = [row_id for row_id in ids if _in_spans(times.get(row_id), periods)]
-        plan.partial[index][key] = ({p.period.label for p in periods}, text, stored, member_times)
+        plan.partial[index][key] = ({label for _, _, label in periods}, text, stored, member_times)
     plan.carried[index] = carried
     return evaluate
 
@@ -251,25 +253,31 @@ def _expect_time(check: CadenceCheck, fact: EngineFact) -> int | float | None:
     return None if value is None else epoch(value)
 
 
-def _periods(compiled: CompiledRule, changed: list[EngineFact], roles: set[str]) -> list[CadencePeriod] | None:
-    """The cadence periods whose judgement the changed facts can alter (None: the whole partition)."""
+def _periods(
+    compiled: CompiledRule, changed: list[EngineFact], roles: set[str], spans: list[Span]
+) -> list[Span] | None:
+    """The spans of the cadence periods whose judgement the changed facts can alter (None: the whole partition)."""
     if not isinstance(compiled, CadenceRule) or roles != {"expect"}:
         return None
     times = [_expect_time(compiled.check, fact) for fact in changed]
     if any(t is None for t in times):
         return None
-    return [p for p in compiled.periods if any(_span_holds(p, t) for t in times)]  # type: ignore[arg-type]
+    return [span for span in spans if any(span[0] <= t <= span[1] for t in times)]  # type: ignore[operator]
 
 
-def _span_holds(period: CadencePeriod, moment: int | float) -> bool:
-    """Whether an expected fact at `moment` can count for the period (inclusive bounds: a superset is safe)."""
+Span = tuple[int | float, int | float, str]
+"""Epoch bounds of the times at which an expected fact can count for a cadence period, and its label."""
+
+
+def _span(period: CadencePeriod) -> Span:
+    """A period's span (bounds inclusive: a superset is safe)."""
     last = period.deadline if period.deadline is not None else day_start(period.period.end)
-    return epoch(period.count_from) <= moment <= epoch(last)
+    return epoch(period.count_from), epoch(last), period.period.label
 
 
-def _in_spans(moment: int | float | None, periods: list[CadencePeriod]) -> bool:
+def _in_spans(moment: int | float | None, spans: list[Span]) -> bool:
     """Member facts (no expected time) and expected facts that can count for one of the periods."""
-    return moment is None or any(_span_holds(p, moment) for p in periods)
+    return moment is None or any(low <= moment <= high for low, high, _ in spans)
 
 
 def _rows(session: Session, condition: Any) -> list[tuple[EngineFact, bool, datetime]]:
@@ -372,7 +380,7 @@ def combine(
             fresh[subject][1].append(occurrence)
         for finding in outcome.findings:
             fields = {str(i): _evidence_fields(facts[i].values) for i in finding.evidence if i in facts}
-            stored = [finding.occurrence, list(finding.evidence), "", _dump(finding.context), fields]
+            stored = [finding.occurrence, list(finding.evidence), "", fields]
             fresh[finding.subject][2].append(stored)
             pending[finding.key] = stored
         kept = dict(plan.carried[index])
@@ -402,7 +410,7 @@ def _add(outcome: Any, rule_id: str, key: str, entry: Entry, carried: Carried) -
     """Add a stored partition's outcome to a rule's outcome; its findings' messages and evidence fields go
     into `carried`."""
     outcome.checked.update((key, occurrence) for occurrence in entry[1])
-    for occurrence, cited, message, _context, fields in entry[2]:
+    for occurrence, cited, message, fields in entry[2]:
         finding = Finding(rule_id, key, occurrence, tuple(cited))
         outcome.findings.append(finding)
         carried.messages[finding.key] = message
@@ -433,11 +441,6 @@ def _times_text(times: list[Any]) -> str:
     return json.dumps(times, separators=(",", ":")) if times else "[]"
 
 
-def _dump(context: Mapping[str, Any]) -> str:
-    """A finding's message context as JSON, dates and times tagged (kept for `auditor` versions to come)."""
-    return json.dumps(context, separators=(",", ":"), default=_tag)
-
-
 def save_states(session: Session, sweep_id: int, rules: Sequence[Rule], plan: Plan, docs: dict[str, Any]) -> None:
     """Replace the stored states of the sweep's rules (a rule with engine errors keeps none: evaluated in full next)."""
     ids = [rule.id for rule in rules]
@@ -457,33 +460,11 @@ def save_states(session: Session, sweep_id: int, rules: Sequence[Rule], plan: Pl
             )
 
 
-def _tag(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return {"$dt": value.isoformat()}
-    if isinstance(value, date):
-        return {"$d": value.isoformat()}
-    raise TypeError(f"cannot store {type(value).__name__} in a rule state")
-
-
-def _untag(obj: dict[str, Any]) -> Any:
-    if len(obj) == 1:
-        if "$dt" in obj:
-            return datetime.fromisoformat(obj["$dt"])
-        if "$d" in obj:
-            return date.fromisoformat(obj["$d"])
-    return obj
-
-
 def encode_partitions(doc: dict[str, Entry]) -> bytes:
     """A rule's partitions as compressed JSON."""
     return zlib.compress(json.dumps(doc, separators=(",", ":")).encode(), 1)
 
 
 def decode_partitions(blob: bytes) -> dict[str, Entry]:
-    """The partitions `encode_partitions` stored (message contexts stay JSON text: `load_context` reads one)."""
+    """The partitions `encode_partitions` stored."""
     return json.loads(zlib.decompress(blob))
-
-
-def load_context(text: str) -> dict[str, Any]:
-    """A stored message context, dates and times as they were."""
-    return json.loads(text, object_hook=_untag)
