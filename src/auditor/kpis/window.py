@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Text, select, type_coerce
 from sqlalchemy.orm import Session
 
-from auditor.engine.stored import decode
+from auditor.engine.stored import decode_fields
 from auditor.store.models import FactRow, Sweep
 
 
@@ -59,8 +59,8 @@ def _parse(kind: str, payloads: Any) -> list[Any]:
     Decoded like the sweep's facts (engine/stored.py: equal to `model_validate(payload).model_dump()`),
     not validated again: ingest did that, and validating every fact was most of the KPIs' time.
     """
-    out = []
-    for payload in payloads:
-        _, values = decode(kind, payload if isinstance(payload, dict) else json.loads(payload))
-        out.append(SimpleNamespace(**values))
-    return out
+    loads = json.loads
+    return [
+        SimpleNamespace(**decode_fields(kind, payload if isinstance(payload, dict) else loads(payload)))
+        for payload in payloads
+    ]
