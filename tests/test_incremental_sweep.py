@@ -138,11 +138,11 @@ def test_incremental_equals_full_through_random_changes(tmp_path: Path, seed: in
     holiday = Policy(holidays=frozenset({org.as_of - timedelta(days=20)}))
     changed = _changed_rules(tmp_path)
     # (share of facts corrected, as-of shift in days, policy, rules); the seeds take different paths
-    rounds = [(0, 0, Policy(), RULES), (0.02, 0, Policy(), RULES), (0.01, 0, Policy(), RULES)]
+    rounds = [(0, 0, Policy(), RULES), (0.02, 0, Policy(), RULES)]
     if seed % 2:
-        rounds += [(0.0, 0, Policy(), RULES), (0.01, 7, holiday, RULES), (0.02, 7, holiday, RULES)]
+        rounds += [(0.0, 0, Policy(), RULES), (0.01, 7, holiday, RULES), (0.03, 7, holiday, RULES)]
     else:
-        rounds += [(0.01, 7, Policy(), RULES), (0.01, 7, Policy(), changed), (0.05, 7, Policy(), changed)]
+        rounds += [(0.01, 7, Policy(), changed), (0.05, 7, Policy(), changed)]
     carried = 0
     for share, shift, policy, rules_dir in rounds:
         if share:
@@ -173,7 +173,7 @@ def test_incremental_equals_full_on_each_database(db_url: str, tmp_path: Path) -
     _ingest_org(engine, org)
     rng = random.Random(5)
     _sweep(engine, org.as_of, Policy(), full=True)
-    for share in (0.01, 0.03):
+    for share in (0.03,):
         _ingest_changes([engine], _changes(engine, rng, share, tmp_path))
         a = _sweep(engine, org.as_of, Policy(), full=False)
         b = _sweep(engine, org.as_of, Policy(), full=True)

@@ -68,18 +68,14 @@ class Plan:
     max_fact_id: int
     rows: int  # fact rows up to max_fact_id
     reasons: dict[str, str] = field(default_factory=dict)  # rule id: why it was evaluated in full
-    partial: list[dict[str, tuple[set[str], list[int], Entry, list[Any]]]] = field(default_factory=list)
-    """Per rule: cadence partitions judged again for some periods only: (those periods, members, stored entry,
-    member times)."""
+    partial: list[dict[str, tuple[set[str], str, Entry, str]]] = field(default_factory=list)
+    """Per rule: cadence partitions judged again for some periods only: (those periods' labels, members,
+    stored entry, member times), members and times as stored."""
 
     @property
     def facts_evaluated(self) -> int:
         """Current facts of the rules' kinds in the window: what a full sweep loads."""
         return sum(self.counts.values())
-
-    @property
-    def incremental(self) -> bool:
-        return any(g is not None for g in self.groups)
 
     def stats(self, members: dict[int, dict[str, list[int]]]) -> dict[str, int]:
         """Partitions evaluated (whole or some periods) and carried over, and rules evaluated in full."""
