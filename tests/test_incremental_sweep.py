@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from auditor.engine.incremental import decode_partitions
+from auditor.engine.states import decode_partitions
 from auditor.engine.sweep import run_sweep
 from auditor.ingest import ingest_file
 from auditor.rulebook import Policy, load_rulebook

@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 
 from auditor.engine.evaluate import Evaluation, evaluate
 from auditor.engine.facts import EngineFact
-from auditor.engine.incremental import Carried, Plan, combine, plan_sweep, remember, save_states
+from auditor.engine.incremental import Plan, plan_sweep
+from auditor.engine.states import Carried, combine, remember, save_states
 from auditor.engine.stored import engine_fact
 from auditor.engine.window import SweepWindow, period_from_label
 from auditor.findings.accountability import Roster
