@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from auditor.engine.stored import decode
+from auditor.engine.stored import decode, decode_fields
 from auditor.facts import FACT_KINDS, FactModel, parse_fact
 from auditor.ingest.loader import validate_row
 from auditor.ingest.readers import read_rows
@@ -26,6 +26,8 @@ def _check(fact: FactModel) -> None:
     natural, values = decode(fact.kind, _stored(fact))
     assert natural == fact.natural_id()
     assert _typed(values) == _typed(fact.model_dump())
+    fields = decode_fields(fact.kind, _stored(fact))  # the KPIs' reading: same values, by name
+    assert sorted(_typed(fields), key=str) == sorted(_typed(fact.model_dump()), key=str)
 
 
 def test_every_generated_fact_decodes_as_validation_gives_it(generated) -> None:  # type: ignore[no-untyped-def]

@@ -61,6 +61,11 @@ def main(config: Path | None) -> None:
 @period_option
 @jobs_option
 @scheduler_option
+@click.option(
+    "--full",
+    is_flag=True,
+    help="Evaluate every partition, not only those whose facts changed since the last sweep (same results).",
+)
 @fail_on_option
 @rules_option
 @policy_option
@@ -72,6 +77,7 @@ def sweep(
     period: str | None,
     jobs: int | None,
     scheduler: str | None,
+    full: bool,
     fail_on: str | None,
     rules_paths: tuple[Path, ...],
     policy: Path | None,
@@ -83,6 +89,11 @@ def sweep(
     Findings are new, recurring, reopened or suppressed (waived, false
     positive); open findings a rule judged again and did not find are resolved.
     One sweep at a time per database: a second one is refused (exit 75).
+
+    Sweeps are incremental: a rule whose definition and window are those of
+    the last complete sweep re-evaluates only the partitions (requests,
+    opportunities, people...) whose facts changed since, and carries the
+    others' outcomes over; the stored results equal a full sweep's.
 
     Exit status: 0 done; 1 findings at or above --fail-on appeared (new or
     reopened); 2 usage or input error, or the --scheduler cluster cannot be
@@ -108,6 +119,7 @@ def sweep(
             policy=book.policy,
             actor=actor,
             scheduler=scheduler,
+            full=full,
         )
     except DatabaseBusyError as exc:
         raise Busy(str(exc)) from None

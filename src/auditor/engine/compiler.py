@@ -615,6 +615,19 @@ class CompiledRule:
                 encoded.append(item)
         return encoded
 
+    def roles_of(self, fact: EngineFact) -> list[str]:
+        """The roles `encode_chunk` asserts a fact in (none: it cannot change any outcome)."""
+        base: dict[str, Any] | None = None
+        out = []
+        for role, pattern in self.role_patterns.items():
+            if pattern.kind != fact.kind:
+                continue
+            base = self.encode(fact) if base is None else base
+            test = self.role_tests.get(role, _NEVER)
+            if test is None or test(base):
+                out.append(role)
+        return out
+
     @cached_property
     def role_tests(self) -> dict[str, Predicate | None]:
         """Per role: a test an encoded fact must pass to match any pattern of that role (None: no test).

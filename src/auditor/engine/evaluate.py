@@ -57,31 +57,45 @@ def default_jobs() -> int:
     return os.cpu_count() or 1
 
 
+Groups = dict[str, list[EngineFact]]
+"""A rule's partitions: facts by partition key."""
+
+Members = dict[int, dict[str, list[int]]]
+"""Per rule index, the row ids of every partition evaluated, by partition key."""
+
+
 def evaluate(
     rules: Sequence[Rule],
     facts: Sequence[EngineFact],
     window: SweepWindow,
     jobs: int = 1,
     scheduler: str | Cluster | None = None,
+    *,
+    groups: Sequence[Groups | None] | None = None,
+    members: Members | None = None,
 ) -> Evaluation:
     """Run every rule over the facts in up to `jobs` worker processes (at least one), or on a Dask cluster.
 
     `scheduler`: a Dask scheduler's address, or a cluster already connected
     (engine/cluster.py); `jobs` is then unused. Either way the tasks are the
     same and the result is in a fixed order: findings by key, engine errors by
-    rule and subjects.
+    rule and subjects. `groups[i]`, when given and not None, are the partitions
+    rule i evaluates instead of all its facts' (an incremental sweep);
+    `members`, when given, receives per rule index the row ids of every
+    partition evaluated.
     """
     compiled = [compile_rule(rule, window) for rule in rules]
+    tasks = _tasks(compiled, facts, groups, members)
     evaluation = Evaluation({rule.id: RuleOutcome() for rule in rules}, [])
     if scheduler is None:
-        for result in run_pool(compiled, _tasks(compiled, facts), jobs):
+        for result in run_pool(compiled, tasks, jobs):
             _merge(evaluation, rules, result)
     else:
         from auditor.engine.cluster import Cluster
 
         cluster = scheduler if isinstance(scheduler, Cluster) else Cluster(scheduler)
         try:
-            for result in cluster.run(compiled, _tasks(compiled, facts)):
+            for result in cluster.run(compiled, tasks):
                 _merge(evaluation, rules, result)
         finally:
             if cluster is not scheduler:
@@ -90,7 +104,12 @@ def evaluate(
     return evaluation
 
 
-def _tasks(compiled: list[CompiledRule], facts: Sequence[EngineFact]) -> Iterator[list[Task]]:
+def _tasks(
+    compiled: list[CompiledRule],
+    facts: Sequence[EngineFact],
+    groups: Sequence[Groups | None] | None = None,
+    members: Members | None = None,
+) -> Iterator[list[Task]]:
     """Each rule's tasks, partitioned when the pool asks for more work; rules with the most facts first.
 
     Partitioning while the workers evaluate keeps them busy from the start, and
@@ -100,23 +119,35 @@ def _tasks(compiled: list[CompiledRule], facts: Sequence[EngineFact]) -> Iterato
     for position, fact in enumerate(facts):
         by_kind.setdefault(fact.kind, []).append((position, fact))
 
+    given = list(groups) if groups is not None else [None] * len(compiled)
+
     def size(index: int) -> int:
+        if (fixed := given[index]) is not None:
+            return sum(len(group) for group in fixed.values())
         return sum(len(by_kind.get(kind, ())) for kind in compiled[index].kinds())
 
     # Rules that read the same kinds with the same partition keys get the same chunks: partitioned (and
     # packed for shipping, Chunk.__reduce__) once, kept until the last such rule took them.
-    users = Counter(_partitioning(c) for c in compiled)
-    shared: dict[tuple[tuple[str, tuple[str, ...]], ...], list[list[Chunk]]] = {}
+    users = Counter(_partitioning(c) for c, fixed in zip(compiled, given, strict=True) if fixed is None)
+    shared: dict[tuple[tuple[str, tuple[str, ...]], ...], tuple[dict[str, list[int]], list[list[Chunk]]]] = {}
     for index in sorted(range(len(compiled)), key=lambda i: (-size(i), i)):
-        signature = _partitioning(compiled[index])
-        batches = shared.get(signature)
-        if batches is None:
-            batches = _batches(compiled[index], by_kind)
-            if users[signature] > 1:
-                shared[signature] = batches
-        users[signature] -= 1
-        if users[signature] == 0:
-            shared.pop(signature, None)
+        fixed = given[index]
+        if fixed is not None:
+            ids, batches = _member_ids(fixed), _batches(fixed)
+        else:
+            signature = _partitioning(compiled[index])
+            made = shared.get(signature)
+            if made is None:
+                partitions = _partitions(compiled[index], by_kind)
+                made = (_member_ids(partitions) if members is not None else {}), _batches(partitions)
+                if users[signature] > 1:
+                    shared[signature] = made
+            users[signature] -= 1
+            if users[signature] == 0:
+                shared.pop(signature, None)
+            ids, batches = made
+        if members is not None:
+            members[index] = ids
         yield [Task(index, batch) for batch in batches]
 
 
@@ -125,14 +156,23 @@ def _partitioning(compiled: CompiledRule) -> tuple[tuple[str, tuple[str, ...]], 
     return tuple(sorted(compiled._key_fields_by_kind.items()))
 
 
-def _batches(compiled: CompiledRule, by_kind: dict[str, list[tuple[int, EngineFact]]]) -> list[list[Chunk]]:
-    """A rule's chunks, in the facts' own order, grouped into tasks of about TASK_FACTS facts."""
+def _partitions(compiled: CompiledRule, by_kind: dict[str, list[tuple[int, EngineFact]]]) -> Groups:
+    """A rule's partitions of all its facts, each in the facts' own order."""
     lists = [by_kind.get(kind, []) for kind in sorted(compiled.kinds())]
     ordered = (fact for _, fact in heapq.merge(*lists, key=lambda item: item[0]))  # the facts' own order
+    return partition(compiled, ordered)
+
+
+def _member_ids(partitions: Groups) -> dict[str, list[int]]:
+    return {key: [fact.row_id for fact in group] for key, group in partitions.items()}
+
+
+def _batches(partitions: Groups) -> list[list[Chunk]]:
+    """Partitions packed into chunks, grouped into tasks of about TASK_FACTS facts."""
     batches: list[list[Chunk]] = []
     batch: list[Chunk] = []
     facts_in_batch = 0
-    for chunk in chunks(partition(compiled, ordered)):
+    for chunk in chunks(partitions):
         batch.append(chunk)
         facts_in_batch += len(chunk.facts)
         if facts_in_batch >= TASK_FACTS or len(batch) >= TASK_CHUNKS:

@@ -57,10 +57,15 @@ def _plan(kind: str) -> tuple[type[FactModel], tuple[str, ...], dict[str, Conver
 
 def decode(kind: str, payload: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """(natural id, field values) of a stored payload, as `model_validate(payload)` would give them."""
+    values = decode_values(kind, payload)
+    return natural_id(_plan(kind)[0], values), values
+
+
+def decode_values(kind: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """The field values of a stored payload, as `model_validate(payload).model_dump()` would give them."""
     model, names, converters = _plan(kind)
     if len(payload) != len(names) or any(name not in payload for name in names):
-        fact = model.model_validate(payload)
-        return fact.natural_id(), fact.model_dump()
+        return model.model_validate(payload).model_dump()
     values: dict[str, Any] = {}
     for name in names:
         value = payload[name]
@@ -71,7 +76,24 @@ def decode(kind: str, payload: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         elif value.__class__ is str:
             value = _intern(value)  # ids, stages, roles repeat across facts: one copy each
         values[name] = value
-    return natural_id(model, values), values
+    return values
+
+
+@cache
+def _names(kind: str) -> frozenset[str]:
+    return frozenset(_plan(kind)[1])
+
+
+def decode_fields(kind: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """`decode_values` for readers that only look fields up by name: the payload's own dict, converted in place
+    (no copy in model order, no shared strings; the KPIs read half a million payloads this way)."""
+    if payload.keys() != _names(kind):
+        return _plan(kind)[0].model_validate(payload).model_dump()
+    for name, converter in _plan(kind)[2].items():
+        value = payload[name]
+        if value is not None:
+            payload[name] = converter(value)
+    return payload
 
 
 def natural_id(model: type[FactModel], values: dict[str, Any]) -> str:

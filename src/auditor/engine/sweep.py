@@ -16,6 +16,8 @@ from sqlalchemy.orm import Session
 
 from auditor.engine.evaluate import Evaluation, evaluate
 from auditor.engine.facts import EngineFact
+from auditor.engine.incremental import Plan, plan_sweep
+from auditor.engine.states import Carried, combine, remember, save_states
 from auditor.engine.stored import engine_fact
 from auditor.engine.window import SweepWindow, period_from_label
 from auditor.findings.accountability import Roster
@@ -40,6 +42,7 @@ class SweepSummary:
     rows: list[dict[str, Any]]  # rule_id, area, severity, title, checked, findings
     errors: list[dict[str, Any]]
     lifecycle: dict[str, int] = field(default_factory=dict)  # new, recurring, reopened, suppressed, resolved, lapsed
+    partitions: dict[str, int] = field(default_factory=dict)  # evaluated, carried, rules_in_full (Plan.stats)
 
     @property
     def findings(self) -> int:
@@ -104,6 +107,7 @@ def run_sweep(
     actor: str | None = None,
     today: date | None = None,
     scheduler: str | None = None,
+    full: bool = False,
 ) -> SweepSummary:
     """Evaluate the rules as of a day and store the sweep, its findings, their lifecycle events and checks.
 
@@ -114,6 +118,10 @@ def run_sweep(
     expiry; `actor` (default: the OS user) signs the events. With `scheduler`
     (a Dask scheduler's address) the rules are evaluated on that cluster, which
     is reached and checked before anything is stored (ClusterError otherwise).
+
+    Incremental unless `full`: only partitions whose facts changed since the
+    last complete sweep are evaluated, the others' outcomes are carried over
+    (engine/incremental.py); everything stored is the same either way.
     """
     policy = policy or Policy()
     actor = actor or default_actor()
@@ -121,24 +129,35 @@ def run_sweep(
     with exclusive(engine, "start a sweep"), _cluster(scheduler) as cluster:
         settings = kpi_settings(rules, policy)
         basis = kpi_basis(engine, settings.fingerprint())  # before loading: a load meanwhile invalidates it
-        sweep_id, window, facts, roster = _begin(engine, rules, as_of, since, policy, actor, rules_digest)
+        sweep_id, window, plan, roster = _begin(engine, rules, as_of, since, policy, actor, rules_digest, full)
         try:
-            evaluation = evaluate(rules, facts, window, jobs=jobs, scheduler=cluster)
-            evaluated = len(facts)
-            evidence = _evidence_values(evaluation, facts)
+            members: dict[int, dict[str, list[int]]] = {}
+            evaluation = evaluate(
+                rules, plan.facts, window, jobs=jobs, scheduler=cluster, groups=plan.groups, members=members
+            )
+            evaluated = plan.facts_evaluated
+            evidence = _evidence_values(evaluation, plan.facts)
+            partitions = plan.stats(members)
+            by_id = {fact.row_id: fact for fact in plan.facts}
+            states, carried, pending = combine(rules, plan, evaluation, members, by_id)
+            del by_id
             checks = _checks(rules, evaluation)
-            loaded = facts if LOADED_KINDS.issubset(rule_kinds(rules)) else None  # else the KPIs read their own
+            # A sweep that loaded every fact of every kind the KPIs read hands them over; else they read their own.
+            every_fact = all(group is None for group in plan.groups) and LOADED_KINDS.issubset(rule_kinds(rules))
+            loaded = plan.facts if every_fact else None
             kpis = compute_kpis(engine, sweep_id, checks=checks, loaded=loaded, **settings.as_kwargs())
             kpis["basis"] = basis
-            del facts, loaded  # the largest object of a sweep
+            plan.facts, loaded = [], None  # the largest objects of a sweep
             with Session(engine) as session, session.begin():
                 sweep = session.get_one(Sweep, sweep_id)
                 session.execute(insert(RuleCheck), [{**check, "sweep_id": sweep_id} for check in checks])
-                rows, errors, produced = _store(session, sweep, rules, evaluation, evidence, roster)
+                rows, errors, produced = _store(session, sweep, rules, evaluation, evidence, roster, carried)
+                remember(pending, {item.key: item.message for item in produced})
                 _store_cadence(session, sweep_id, rules, evaluation, roster)
                 sweep.kpis = kpis
                 checked = {rule_id: outcome.checked for rule_id, outcome in evaluation.outcomes.items()}
                 lifecycle = track(session, sweep, produced, checked, today=today, actor=actor, due_days=policy.due_days)
+                save_states(session, sweep_id, rules, plan, states)
                 _pause_if_asked()
                 sweep.findings_count = len(produced)
                 sweep.engine_errors_count = len(errors)
@@ -147,7 +166,7 @@ def run_sweep(
         except BaseException as exc:
             _mark_failed(engine, sweep_id, exc)
             raise
-    return SweepSummary(sweep_id, window, evaluated, rows, errors, dict(lifecycle))
+    return SweepSummary(sweep_id, window, evaluated, rows, errors, dict(lifecycle), partitions)
 
 
 def _cluster(scheduler: str | None) -> contextlib.AbstractContextManager[Any]:
@@ -160,16 +179,23 @@ def _cluster(scheduler: str | None) -> contextlib.AbstractContextManager[Any]:
 
 
 def _begin(
-    engine: Engine, rules: list[Rule], as_of: date, since: date | None, policy: Policy, actor: str, digest: str
-) -> tuple[int, SweepWindow, list[EngineFact], Roster]:
-    """Mark sweeps left running by a dead process as failed, load the facts and record the new sweep as running."""
+    engine: Engine,
+    rules: list[Rule],
+    as_of: date,
+    since: date | None,
+    policy: Policy,
+    actor: str,
+    digest: str,
+    full: bool,
+) -> tuple[int, SweepWindow, Plan, Roster]:
+    """Mark sweeps left running by a dead process as failed, plan and load the facts, record the new sweep."""
     with Session(engine) as session, session.begin():
         for stale in session.execute(select(Sweep).where(Sweep.status == "running")).scalars():
             stale.status = "failed"
             stale.failure = stale.failure or "interrupted: the sweeping process ended before the sweep was stored"
         since = since or default_since(session, as_of)
         window = SweepWindow(as_of=as_of, since=since, holidays=policy.holidays)
-        facts = load_facts(session, rule_kinds(rules), window.as_of_end)
+        plan = plan_sweep(session, rules, window, load_facts, full)
         roster = Roster(load_payloads(session, "person"))
         sweep = Sweep(
             as_of=as_of,
@@ -177,12 +203,12 @@ def _begin(
             started_at=datetime.now(),
             status="running",
             rules_digest=digest,
-            facts_evaluated=len(facts),
+            facts_evaluated=plan.facts_evaluated,
             actor=actor,
         )
         session.add(sweep)
         session.flush()
-        return sweep.id, window, facts, roster
+        return sweep.id, window, plan, roster
 
 
 def load_payloads(session: Session, kind: str) -> list[dict[str, Any]]:
@@ -231,8 +257,9 @@ def _store_cadence(session: Session, sweep_id: int, rules: list[Rule], evaluatio
                     "manager_id": roster.team_manager(subject),
                 }
             )
+    connection = session.connection()  # Core executemany: the ORM's bulk insert costs more than the rows
     for start in range(0, len(rows), 5000):
-        session.execute(insert(CadenceResult.__table__), rows[start : start + 5000])  # Core: cheaper per row
+        connection.execute(insert(CadenceResult.__table__), rows[start : start + 5000])
 
 
 def _mark_failed(engine: Engine, sweep_id: int, exc: BaseException) -> None:
@@ -261,29 +288,29 @@ def _store(
     evaluation: Evaluation,
     values: dict[int, dict[str, Any]],
     roster: Roster,
+    carried: Carried,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[Produced]]:
     """Per-rule summary rows and engine errors (stored), and the findings ready for tracking.
 
-    `values` holds the field values of every evidence fact, by row id.
+    `values` holds the field values of every evidence fact of the fresh findings, by row id; findings an
+    incremental sweep carried over bring their stored message and evidence fields (`carried`).
     """
     rows: list[dict[str, Any]] = []
     produced: list[Produced] = []
     for rule in rules:
         outcome = evaluation.outcomes[rule.id]
         for finding in outcome.findings:
-            context = dict(finding.context, subject=finding.subject, occurrence=finding.occurrence)
-            context.setdefault("sweep", {"as_of": sweep.as_of, "since": sweep.since})
-            evidence = [values[i] for i in finding.evidence if i in values]
+            key = finding.key
+            if key in carried.messages:
+                message, evidence = carried.messages[key], carried.evidence[key]
+            else:
+                context = dict(finding.context, subject=finding.subject, occurrence=finding.occurrence)
+                context.setdefault("sweep", {"as_of": sweep.as_of, "since": sweep.since})
+                message = render_message(rule, context)
+                evidence = [values[i] for i in finding.evidence if i in values]
+            resolved = roster.resolve(finding.subject, evidence)
             produced.append(
-                Produced(
-                    finding.key,
-                    rule,
-                    finding.subject,
-                    finding.occurrence,
-                    render_message(rule, context),
-                    finding.evidence,
-                    roster.resolve(finding.subject, evidence),
-                )
+                Produced(key, rule, finding.subject, finding.occurrence, message, finding.evidence, resolved)
             )
         rows.append(
             {

@@ -68,8 +68,20 @@ def current_states(
     return states
 
 
+KEY_BATCH = 500  # finding keys per IN (...) query
+
+
 def latest_rows(session: Session, keys: Iterable[str] | None = None) -> dict[str, FindingRow]:
-    """Each finding's most recent snapshot (from the last sweep that produced it)."""
+    """Each finding's most recent snapshot (from the last sweep that produced it), of the given keys or all.
+
+    A few keys are looked up by key (indexed); more than KEY_BATCH of them, or all, in one pass.
+    """
+    if keys is not None and len(wanted_keys := sorted(set(keys))) <= KEY_BATCH:
+        out: dict[str, FindingRow] = {}
+        query = select(FindingRow).where(FindingRow.finding_key.in_(wanted_keys)).order_by(FindingRow.id)
+        for row in session.execute(query).scalars():
+            out[row.finding_key] = row  # the highest id wins
+        return out
     latest = select(func.max(FindingRow.id)).group_by(FindingRow.finding_key)
     rows = session.execute(select(FindingRow).where(FindingRow.id.in_(latest))).scalars()
     wanted = None if keys is None else set(keys)

@@ -57,10 +57,11 @@ class _Writer:
         self.events.append(event.row(key, at=self.at, actor=self.actor, sweep_id=self.sweep.id, details=details))
 
     def flush(self, session: Session) -> None:
-        """Insert through the tables (Core), not the mapped classes: the ORM's bulk path costs more per row."""
-        for table, rows in ((FindingRow.__table__, self.rows), (FindingEvent.__table__, self.events)):
+        """Insert through the tables (Core executemany): the ORM's bulk path costs more per row."""
+        connection = session.connection()
+        for model, rows in ((FindingRow, self.rows), (FindingEvent, self.events)):
             for start in range(0, len(rows), 5000):
-                session.execute(insert(table), rows[start : start + 5000])
+                connection.execute(insert(model.__table__), rows[start : start + 5000])
 
 
 def track(
@@ -82,10 +83,10 @@ def track(
     states = current_states(session)
     waivers = load_waivers(session)
     before = previous_sweep(session, sweep)
-    previous_rows: dict[str, FindingRow] = {}
+    previous_age: dict[str, int] = {}
     if before is not None:
-        rows = session.execute(select(FindingRow).where(FindingRow.sweep_id == before.id)).scalars()
-        previous_rows = {r.finding_key: r for r in rows}
+        query = select(FindingRow.finding_key, FindingRow.age).where(FindingRow.sweep_id == before.id)
+        previous_age = {key: age for key, age in session.execute(query)}
     rerun = before is not None and before.as_of == sweep.as_of
     writer = _Writer(sweep, actor)
     counts: Counter[str] = Counter()
@@ -93,9 +94,9 @@ def track(
         state = states.get(item.key)
         appearance, status, owner, due_on = _produced(writer, item, state, waivers, today, due_days)
         counts[appearance] += 1
-        previous = previous_rows.get(item.key)
+        previous = previous_age.get(item.key)
         if appearance in ("recurring", "suppressed") and previous is not None:
-            age = previous.age + (0 if rerun else 1)
+            age = previous + (0 if rerun else 1)
         else:
             age = 1
         writer.rows.append(

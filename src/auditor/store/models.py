@@ -9,7 +9,19 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -186,6 +198,24 @@ class EngineError(Base):
     rule_id: Mapped[str] = mapped_column(String(80))
     subjects: Mapped[list[str]] = mapped_column(JSON, default=list)
     error: Mapped[str] = mapped_column(Text)
+
+
+class RuleState(Base):
+    """What the last complete sweep knew of one rule's partitions, for the next sweep to carry over (incremental).
+
+    `fingerprint` covers the rule's definition, the sweep window and the engine's cache format; `max_fact_id`
+    and `fact_counts` (current facts per kind) describe the facts as that sweep saw them; `partitions` is a
+    compressed JSON document: per partition key, the member fact row ids, the occurrences judged and the
+    findings (engine/incremental.py).
+    """
+
+    __tablename__ = "rule_states"
+    rule_id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    sweep_id: Mapped[int] = mapped_column(ForeignKey("sweeps.id"))
+    max_fact_id: Mapped[int] = mapped_column(Integer)
+    fact_counts: Mapped[dict[str, int]] = mapped_column(JSON)
+    partitions: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 from auditor.store.append_only import protect  # noqa: E402 - needs the tables above

@@ -1,0 +1,302 @@
+"""Incremental sweeps: evaluate only the partitions whose inputs changed since the last complete sweep.
+
+Every complete sweep stores, per rule, a `RuleState`: the rule's fingerprint (its compiled definition, the
+window values it reads and this cache's format), the facts as the sweep saw them (highest row id, row count,
+current facts per kind) and, per partition key, the partition's member row ids, the occurrences it judged and
+its findings. A fact row never changes after ingest (a correction is a new row; the old one only loses
+`current`), so a partition whose member row ids are the same has the same inputs and the same outcome.
+
+The next sweep, for each rule whose fingerprint is unchanged, reads only the rows added since (`id >`
+the stored highest id) and the versions they replaced, computes the partition keys those rows belong to,
+loads the current facts of just those partitions (by the stored member ids plus the new rows) and evaluates
+the partitions whose members differ; every other partition's outcome is carried over. A rule whose fingerprint
+changed (definition, window, holidays it reads), a rule without a state, or facts that were deleted (fewer rows
+up to the stored id than recorded) are evaluated in full. docs/engine.md argues why the result equals a full
+sweep's; tests/test_incremental_sweep.py checks it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Text, and_, func, select, type_coerce
+from sqlalchemy.orm import Session, aliased
+
+from auditor import __version__
+from auditor.engine.compiler import CadenceRule, CompiledRule, compile_rule
+from auditor.engine.evaluate import Groups
+from auditor.engine.facts import EngineFact, epoch
+from auditor.engine.states import Entry, documents, expect_time, pack_ids, times_text, unpack_ids
+from auditor.engine.stored import engine_fact
+from auditor.engine.window import CadencePeriod, SweepWindow, day_start
+from auditor.rulebook import Rule
+from auditor.store.models import FactRow, RuleState
+
+CACHE_FORMAT = 4
+"""Bump when what a partition's outcome means or how it is stored changes: every state then counts as stale."""
+ID_BATCH = 900  # row ids per IN (...) query
+Loader = Callable[[Session, set[str], datetime], list[EngineFact]]
+
+
+@dataclass
+class Plan:
+    """What a sweep evaluates and what it carries over, per rule (same order as the rules)."""
+
+    facts: list[EngineFact]  # every fact the evaluation needs
+    groups: list[Groups | None]  # partitions to evaluate (None: all of the rule's facts)
+    carried: list[dict[str, Entry]]  # partitions whose stored outcome stands
+    fingerprints: list[str]
+    counts: dict[str, int]  # current facts in the window per kind
+    max_fact_id: int
+    rows: int  # fact rows up to max_fact_id
+    reasons: dict[str, str] = field(default_factory=dict)  # rule id: why it was evaluated in full
+    partial: list[dict[str, tuple[set[str], str, Entry, str]]] = field(default_factory=list)
+    """Per rule: cadence partitions judged again for some periods only: (those periods' labels, members,
+    stored entry, member times), members and times as stored."""
+
+    @property
+    def facts_evaluated(self) -> int:
+        """Current facts of the rules' kinds in the window: what a full sweep loads."""
+        return sum(self.counts.values())
+
+    def stats(self, members: dict[int, dict[str, list[int]]]) -> dict[str, int]:
+        """Partitions evaluated (whole or some periods) and carried over, and rules evaluated in full."""
+        return {
+            "evaluated": sum(len(m) for m in members.values()),
+            "carried": sum(len(c) for c in self.carried),
+            "rules_in_full": sum(1 for g in self.groups if g is None),
+        }
+
+
+def rule_fingerprint(compiled: CompiledRule) -> str:
+    """What a partition's stored outcome depends on besides its facts: the rule (its check, message, params and
+    everything a message may show; not where it was read from) and the window days and holidays it reads."""
+    window = compiled.window
+    rule = repr(dataclasses.replace(compiled.rule, source="", line=0))
+    holidays = sorted(d.isoformat() for d in window.holidays) if "business_days" in rule else []
+    parts = [CACHE_FORMAT, __version__, compiled.digest, rule, window.as_of.isoformat(), window.since.isoformat()]
+    text = json.dumps([*parts, holidays], default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def plan_sweep(session: Session, rules: Sequence[Rule], window: SweepWindow, load: Loader, full: bool) -> Plan:
+    """Decide per rule: evaluate in full, or only the partitions changed since the stored state."""
+    compiled = [compile_rule(rule, window) for rule in rules]
+    fingerprints = [rule_fingerprint(c) for c in compiled]
+    max_id, rows = session.execute(select(func.coalesce(func.max(FactRow.id), 0), func.count(FactRow.id))).one()
+    states = {} if full else _states(session)
+    usable = [i for i, r in enumerate(rules) if r.id in states and states[r.id].fingerprint == fingerprints[i]]
+    reasons = {r.id: _reason(full, states.get(r.id)) for i, r in enumerate(rules) if i not in usable}
+    base = None
+    if usable:
+        newest = max(states[rules[i].id].sweep_id for i in usable)
+        for i in [i for i in usable if states[rules[i].id].sweep_id != newest]:
+            reasons[rules[i].id] = "its state is older than the other rules'"
+        usable = [i for i in usable if states[rules[i].id].sweep_id == newest]
+        base = states[rules[usable[0]].id]
+        kept = session.execute(select(func.count(FactRow.id)).where(FactRow.id <= base.max_fact_id)).scalar()
+        if kept != base.fact_counts.get("_rows"):
+            reasons.update({rules[i].id: "facts were deleted since the last sweep" for i in usable})
+            usable = []
+    full_kinds = {kind for i in range(len(rules)) if i not in usable for kind in compiled[i].kinds()}
+    facts = load(session, full_kinds, window.as_of_end) if full_kinds else []
+    counts = Counter(f.kind for f in facts)
+    plan = Plan(facts, [None] * len(rules), [{} for _ in rules], fingerprints, dict(counts), int(max_id), int(rows))
+    plan.reasons = reasons
+    plan.partial = [{} for _ in rules]
+    if base is not None and usable:
+        _plan_changes(session, plan, compiled, usable, base, window, full_kinds)
+    return plan
+
+
+def _reason(full: bool, state: Any) -> str:
+    if full:
+        return "a full sweep was asked for"
+    return "no stored state" if state is None else "its definition or the window changed"
+
+
+def _states(session: Session) -> dict[str, Any]:
+    """The stored rule states without their partitions."""
+    s = RuleState
+    query = select(s.rule_id, s.fingerprint, s.sweep_id, s.max_fact_id, s.fact_counts)
+    return {row.rule_id: row for row in session.execute(query)}
+
+
+def _plan_changes(
+    session: Session,
+    plan: Plan,
+    compiled: list[CompiledRule],
+    usable: list[int],
+    base: Any,
+    window: SweepWindow,
+    full_kinds: set[str],
+) -> None:
+    """Fill in the plan of the rules evaluated incrementally: their changed partitions and what they carry.
+
+    Member sets are worked out from row ids alone (stored members, minus replaced versions, plus added
+    current rows in the window); only the facts of partitions to evaluate are loaded.
+    """
+    hwm = base.max_fact_id
+    kinds = {kind for i in usable for kind in compiled[i].kinds()}
+    end = window.as_of_end
+    added = _rows(session, FactRow.id > hwm)
+    replaced = _replaced(session, hwm)
+    for kind in kinds - full_kinds:
+        plan.counts[kind] = _count(base.fact_counts, kind, added, replaced, end)
+    joined = [fact for fact, current, at in added if current and at < end]
+    gone = {fact.row_id for fact, _, _ in replaced}
+    touched = [fact for fact, _, _ in added] + [fact for fact, _, _ in replaced]
+    docs = documents(session, [compiled[i].rule.id for i in usable])
+    wanted: dict[int, dict[str, list[int]]] = {}
+    for i in usable:
+        wanted[i] = _plan_rule(plan, i, compiled[i], touched, joined, gone, docs[compiled[i].rule.id])
+        plan.reasons.pop(compiled[i].rule.id, None)
+    loaded = {f.row_id: f for f in plan.facts}
+    loaded.update((f.row_id, f) for f in joined)
+    missing = sorted({row_id for keys in wanted.values() for ids in keys.values() for row_id in ids} - loaded.keys())
+    for start in range(0, len(missing), ID_BATCH):
+        for fact, _, _ in _rows(session, FactRow.id.in_(missing[start : start + ID_BATCH])):
+            loaded[fact.row_id] = fact
+    needed = {row_id for keys in wanted.values() for ids in keys.values() for row_id in ids}
+    plan.facts.extend(loaded[row_id] for row_id in sorted(needed) if loaded[row_id].kind not in full_kinds)
+    for i, keys in wanted.items():
+        plan.groups[i] = {key: [loaded[row_id] for row_id in ids] for key, ids in keys.items()}
+
+
+def _plan_rule(
+    plan: Plan,
+    index: int,
+    compiled: CompiledRule,
+    touched: list[EngineFact],
+    joined: list[EngineFact],
+    gone: set[int],
+    doc: dict[str, Entry],
+) -> dict[str, list[int]]:
+    """One rule's plan; returns the row ids to evaluate per partition (whole, or some cadence periods).
+
+    A touched partition stands, with its new members, when none of the changed facts (new or replaced
+    versions) is one the engine would assert for this rule; a cadence partition whose member facts did not
+    change is judged again only for the periods whose span holds a changed expected fact.
+    """
+    rule_kinds = compiled.kinds()
+    changes: dict[str, list[EngineFact]] = {}
+    for fact in touched:
+        if fact.kind in rule_kinds:
+            for key in compiled.keys_of(fact):
+                changes.setdefault(key, []).append(fact)
+    arrivals: dict[str, list[EngineFact]] = {}
+    for fact in joined:
+        if fact.kind in rule_kinds:
+            for key in compiled.keys_of(fact):
+                arrivals.setdefault(key, []).append(fact)
+    cadence = isinstance(compiled, CadenceRule)
+    spans = [_span(p) for p in compiled.periods] if isinstance(compiled, CadenceRule) else []
+    carried = {key: entry for key, entry in doc.items() if key not in changes}
+    evaluate: dict[str, list[int]] = {}
+    for key, changed in changes.items():
+        stored = doc.get(key)
+        stored_ids = unpack_ids(stored[0]) if stored else []
+        times = dict(zip(stored_ids, json.loads(stored[3]), strict=True)) if stored and cadence else {}
+        for fact in arrivals.get(key, ()):
+            times[fact.row_id] = expect_time(compiled.check, fact) if cadence else None
+        kept = [row_id for row_id in stored_ids if row_id not in gone]
+        ids = sorted({*kept, *(f.row_id for f in arrivals.get(key, ()))})
+        if not ids:
+            continue  # no member left: the partition is gone
+        member_times = times_text([times.get(row_id) for row_id in ids] if cadence else [])
+        text = pack_ids(ids)
+        roles = {role for fact in changed for role in compiled.roles_of(fact)}
+        if stored is not None and not roles:
+            carried[key] = [text, stored[1], stored[2], member_times]  # only facts the engine never asserts changed
+            continue
+        periods = _periods(compiled, changed, roles, spans) if stored is not None else None
+        if periods is None:
+            evaluate[key] = ids
+            continue
+        if not periods:
+            carried[key] = [text, stored[1], stored[2], member_times]  # every change lies outside the judged periods
+            continue
+        evaluate[key] = [row_id for row_id in ids if _in_spans(times.get(row_id), periods)]
+        plan.partial[index][key] = ({label for _, _, label in periods}, text, stored, member_times)
+    plan.carried[index] = carried
+    return evaluate
+
+
+def _periods(
+    compiled: CompiledRule, changed: list[EngineFact], roles: set[str], spans: list[Span]
+) -> list[Span] | None:
+    """The spans of the cadence periods whose judgement the changed facts can alter (None: the whole partition)."""
+    if not isinstance(compiled, CadenceRule) or roles != {"expect"}:
+        return None
+    times = [expect_time(compiled.check, fact) for fact in changed]
+    if any(t is None for t in times):
+        return None
+    return [span for span in spans if any(span[0] <= t <= span[1] for t in times)]  # type: ignore[operator]
+
+
+Span = tuple[int | float, int | float, str]
+"""Epoch bounds of the times at which an expected fact can count for a cadence period, and its label."""
+
+
+def _span(period: CadencePeriod) -> Span:
+    """A period's span (bounds inclusive: a superset is safe)."""
+    last = period.deadline if period.deadline is not None else day_start(period.period.end)
+    return epoch(period.count_from), epoch(last), period.period.label
+
+
+def _in_spans(moment: int | float | None, spans: list[Span]) -> bool:
+    """Member facts (no expected time) and expected facts that can count for one of the periods."""
+    return moment is None or any(low <= moment <= high for low, high, _ in spans)
+
+
+def _rows(session: Session, condition: Any) -> list[tuple[EngineFact, bool, datetime]]:
+    """(fact, current, occurred_at) of the fact rows matching a condition, by row id."""
+    query = select(FactRow.id, FactRow.kind, FactRow.current, FactRow.occurred_at, type_coerce(FactRow.payload, Text))
+    out = []
+    for row_id, kind, current, at, payload in session.execute(query.where(condition).order_by(FactRow.id)):
+        values = payload if isinstance(payload, dict) else json.loads(payload)
+        out.append((engine_fact(row_id, kind, values), current, at))
+    return out
+
+
+def _replaced(session: Session, hwm: int) -> list[tuple[EngineFact, bool, datetime]]:
+    """The versions, stored by the last sweep's time, of the facts that rows added since then correct."""
+    new, old = aliased(FactRow), aliased(FactRow)
+    ids = (
+        select(old.id)
+        .join(new, and_(new.kind == old.kind, new.natural_id == old.natural_id))
+        .where(new.id > hwm, old.id <= hwm)
+        .distinct()
+    )
+    found = sorted(session.execute(ids).scalars())
+    out = []
+    for start in range(0, len(found), ID_BATCH):
+        out.extend(_rows(session, FactRow.id.in_(found[start : start + ID_BATCH])))
+    return out
+
+
+def _count(
+    before: dict[str, int],
+    kind: str,
+    added: list[tuple[EngineFact, bool, datetime]],
+    replaced: list[tuple[EngineFact, bool, datetime]],
+    end: datetime,
+) -> int:
+    """Current facts of a kind in the window now: the stored count, plus added ones, minus the ones they replaced.
+
+    Of a fact's versions stored by the last sweep, the highest was its current one then.
+    """
+    gained = sum(1 for fact, current, at in added if fact.kind == kind and current and at < end)
+    last: dict[str, tuple[int, datetime]] = {}
+    for fact, _, at in replaced:
+        if fact.kind == kind and (fact.natural_id not in last or last[fact.natural_id][0] < fact.row_id):
+            last[fact.natural_id] = (fact.row_id, at)
+    lost = sum(1 for _, at in last.values() if at < end)
+    return before.get(kind, 0) + gained - lost

@@ -1,0 +1,186 @@
+"""The stored form of incremental sweeps: per rule, its partitions' members and outcomes (`rule_states`).
+
+`combine` completes a sweep's fresh evaluation with the outcomes its plan carries over (engine/incremental.py)
+and builds the states the sweep stores; docs/engine.md describes the format.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from auditor.engine.evaluate import Evaluation
+from auditor.engine.facts import EngineFact, epoch
+from auditor.findings import Finding
+from auditor.findings.accountability import PERSON_FIELDS
+from auditor.rulebook import Rule
+from auditor.rulebook.templates import CadenceCheck
+from auditor.store.models import RuleState
+
+if TYPE_CHECKING:
+    from auditor.engine.incremental import Plan
+
+EVIDENCE_FIELDS = (*PERSON_FIELDS, "branch")
+"""The fields of evidence facts that accountability reads (`Roster.resolve`)."""
+
+Entry = list[Any]
+"""A stored partition: [member row ids (`pack_ids`), occurrences judged, findings, member times (JSON)]; a
+finding is [occurrence, evidence row ids, message, {row id: evidence fields}] (the message context is not
+kept: a carried finding keeps its rendered message, which the fingerprint's rule and window fix);
+member times (cadence rules only) are the epoch times of expected facts, None for the member facts."""
+
+
+def expect_time(check: CadenceCheck, fact: EngineFact) -> int | float | None:
+    """The time of a cadence rule's expected fact (None: another kind, or no time: always evaluated)."""
+    expect = check.expect
+    if fact.kind != expect.kind or check.population.kind == expect.kind:
+        return None
+    value = fact.values.get(expect.at)
+    return None if value is None else epoch(value)
+
+
+def documents(session: Session, rule_ids: list[str]) -> dict[str, dict[str, Entry]]:
+    """The stored partitions of some rules."""
+    query = select(RuleState.rule_id, RuleState.partitions).where(RuleState.rule_id.in_(rule_ids))
+    return {rule_id: decode_partitions(blob) for rule_id, blob in session.execute(query)}
+
+
+@dataclass
+class Carried:
+    """What carried findings bring, by finding key: their stored messages and their evidence facts' fields."""
+
+    messages: dict[str, str] = field(default_factory=dict)
+    evidence: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+
+def combine(
+    rules: Sequence[Rule],
+    plan: Plan,
+    evaluation: Evaluation,
+    members: dict[int, dict[str, list[int]]],
+    facts: Mapping[int, EngineFact],
+) -> tuple[dict[str, dict[str, Entry]], Carried, dict[str, list[Any]]]:
+    """Complete a fresh evaluation with what the plan carries over.
+
+    `members` are the row ids of each evaluated partition, `facts` the evaluated facts by row id. Returns
+    the rules' new partition states (a rule with engine errors gets none: evaluated in full next), what
+    the carried findings bring, and the stored form of every fresh finding by key (`remember` adds its
+    rendered message before the states are saved).
+    """
+    failed: dict[str, set[str]] = {}
+    for error in evaluation.errors:
+        failed.setdefault(error.rule_id, set()).update(error.subjects)
+    states: dict[str, dict[str, Entry]] = {}
+    carried = Carried()
+    pending: dict[str, list[Any]] = {}
+    for index, rule in enumerate(rules):
+        outcome = evaluation.outcomes[rule.id]
+        cadence = rule.check if isinstance(rule.check, CadenceCheck) else None
+        partial = {k: v for k, v in plan.partial[index].items() if k not in failed.get(rule.id, ())}
+        if partial:  # keep the fresh judgements of the periods judged again only
+            outcome.checked = {(s, o) for s, o in outcome.checked if s not in partial or o in partial[s][0]}
+            outcome.findings = [
+                f for f in outcome.findings if f.subject not in partial or f.occurrence in partial[f.subject][0]
+            ]
+        fresh: dict[str, Entry] = {}
+        for key, ids in members.get(index, {}).items():
+            times = [expect_time(cadence, facts[i]) for i in ids] if cadence is not None else []
+            fresh[key] = [pack_ids(ids), [], [], times_text(times)]
+        for subject, occurrence in outcome.checked:
+            fresh[subject][1].append(occurrence)
+        for finding in outcome.findings:
+            fields = {str(i): _evidence_fields(facts[i].values) for i in finding.evidence if i in facts}
+            stored = [finding.occurrence, list(finding.evidence), "", fields]
+            fresh[finding.subject][2].append(stored)
+            pending[finding.key] = stored
+        kept = dict(plan.carried[index])
+        for key, (periods, ids, stored, times) in partial.items():
+            fresh[key][0], fresh[key][3] = ids, times
+            kept[key] = [ids, [o for o in stored[1] if o not in periods], [f for f in stored[2] if f[0] not in periods]]
+        for key, entry in kept.items():
+            _add(outcome, rule.id, key, entry, carried)
+            if key in fresh:
+                fresh[key][1].extend(entry[1])
+                fresh[key][2].extend(entry[2])
+        for entry in fresh.values():
+            entry[1].sort()
+            entry[2].sort(key=lambda f: f[0])
+        if rule.id not in failed:
+            states[rule.id] = {**kept, **fresh}
+    return states, carried, pending
+
+
+def remember(pending: dict[str, list[Any]], messages: Mapping[str, str]) -> None:
+    """Put the rendered messages of fresh findings into their stored form."""
+    for key, stored in pending.items():
+        stored[2] = messages[key]
+
+
+def _add(outcome: Any, rule_id: str, key: str, entry: Entry, carried: Carried) -> None:
+    """Add a stored partition's outcome to a rule's outcome; its findings' messages and evidence fields go
+    into `carried`."""
+    outcome.checked.update((key, occurrence) for occurrence in entry[1])
+    for occurrence, cited, message, fields in entry[2]:
+        finding = Finding(rule_id, key, occurrence, tuple(cited))
+        outcome.findings.append(finding)
+        carried.messages[finding.key] = message
+        carried.evidence[finding.key] = [fields[str(i)] for i in cited if str(i) in fields]
+
+
+def _evidence_fields(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields accountability reads, as JSON keeps them (ids are strings; anything else as its text)."""
+    return {
+        name: value if value is None or isinstance(value, str) else str(value)
+        for name in EVIDENCE_FIELDS
+        if name in values
+        for value in [values[name]]
+    }
+
+
+def pack_ids(ids: Sequence[int]) -> str:
+    """Member row ids as stored: comma-separated (parsed only for the partitions a sweep touches)."""
+    return ",".join(map(str, ids))
+
+
+def unpack_ids(text: str) -> list[int]:
+    """The row ids `pack_ids` stored."""
+    return [int(part) for part in text.split(",")] if text else []
+
+
+def times_text(times: list[Any]) -> str:
+    return json.dumps(times, separators=(",", ":")) if times else "[]"
+
+
+def save_states(session: Session, sweep_id: int, rules: Sequence[Rule], plan: Plan, docs: dict[str, Any]) -> None:
+    """Replace the stored states of the sweep's rules (a rule with engine errors keeps none: evaluated in full next)."""
+    ids = [rule.id for rule in rules]
+    session.execute(delete(RuleState).where(RuleState.rule_id.in_(ids)))
+    counts = {**plan.counts, "_rows": plan.rows}
+    for index, rule in enumerate(rules):
+        if rule.id in docs:
+            session.add(
+                RuleState(
+                    rule_id=rule.id,
+                    fingerprint=plan.fingerprints[index],
+                    sweep_id=sweep_id,
+                    max_fact_id=plan.max_fact_id,
+                    fact_counts=counts,
+                    partitions=encode_partitions(docs[rule.id]),
+                )
+            )
+
+
+def encode_partitions(doc: dict[str, Entry]) -> bytes:
+    """A rule's partitions as compressed JSON."""
+    return zlib.compress(json.dumps(doc, separators=(",", ":")).encode(), 1)
+
+
+def decode_partitions(blob: bytes) -> dict[str, Entry]:
+    """The partitions `encode_partitions` stored."""
+    return json.loads(zlib.decompress(blob))
