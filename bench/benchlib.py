@@ -45,6 +45,36 @@ def book() -> Any:
     return loaded
 
 
+def timed_sweep(db: Path, args: dict[str, Any], **options: Any) -> tuple[Any, float]:
+    """Sweep the SQLite database `db` with the shipped catalog as of args["as_of"] since args["since"].
+
+    `options` go to `run_sweep` (e.g. full=True); returns its summary and the seconds it took.
+    """
+    from datetime import date
+
+    from auditor.engine.sweep import run_sweep
+    from auditor.store import open_database
+
+    engine = open_database(f"sqlite:///{db}")
+    rulebook = book()
+    as_of, since = date.fromisoformat(args["as_of"]), date.fromisoformat(args["since"])
+    start = time.perf_counter()
+    summary = run_sweep(
+        engine,
+        rulebook.rules,
+        as_of,
+        since,
+        jobs=args["jobs"],
+        rules_digest=rulebook.digest,
+        policy=rulebook.policy,
+        today=as_of,
+        **options,
+    )
+    seconds = time.perf_counter() - start
+    engine.dispose()
+    return summary, seconds
+
+
 # ---------------------------------------------------------------- generate and load
 
 

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import benchlib
-from benchlib import book, log, machine
+from benchlib import log, machine, timed_sweep
 from sweep_bench import _timers, setup
 
 ACCEPT_RATIO = 0.10
@@ -108,30 +108,11 @@ def step_sweep(work: Path, args: dict[str, Any]) -> dict[str, Any]:
 def _sweep(db: Path, args: dict[str, Any], full: bool) -> dict[str, Any]:
     import sweep_bench
 
-    from auditor.engine.sweep import run_sweep
-    from auditor.store import open_database
-
     for name in EXTRA_PHASES:
         if name not in sweep_bench.PHASES:
             sweep_bench.PHASES = (*sweep_bench.PHASES, name)
     phases = _timers()
-    engine = open_database(f"sqlite:///{db}")
-    rulebook = book()
-    as_of, since = date.fromisoformat(args["as_of"]), date.fromisoformat(args["since"])
-    start = time.perf_counter()
-    summary = run_sweep(
-        engine,
-        rulebook.rules,
-        as_of,
-        since,
-        jobs=args["jobs"],
-        rules_digest=rulebook.digest,
-        policy=rulebook.policy,
-        today=as_of,
-        full=full,
-    )
-    seconds = time.perf_counter() - start
-    engine.dispose()
+    summary, seconds = timed_sweep(db, args, full=full)
     return {
         "seconds": seconds,
         "sweep_id": summary.sweep_id,

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import benchlib
-from benchlib import book, machine, rss_mb, size_for, step_generate, step_ingest
+from benchlib import book, machine, rss_mb, size_for, step_generate, step_ingest, timed_sweep
 
 FORMATS = ("html", "md", "json", "csv")
 ACCEPT_SECONDS = 5.0
@@ -51,25 +51,7 @@ STATE_FILE = "bench-state.json"
 
 
 def step_sweep(work: Path, args: dict[str, Any]) -> dict[str, Any]:
-    from auditor.engine.sweep import run_sweep
-    from auditor.store import open_database
-
-    engine = open_database(f"sqlite:///{work / 'auditor.db'}")
-    rulebook = book()
-    as_of, since = date.fromisoformat(args["as_of"]), date.fromisoformat(args["since"])
-    start = time.perf_counter()
-    summary = run_sweep(
-        engine,
-        rulebook.rules,
-        as_of,
-        since,
-        jobs=args["jobs"],
-        rules_digest=rulebook.digest,
-        policy=rulebook.policy,
-        today=as_of,
-    )
-    seconds = time.perf_counter() - start
-    engine.dispose()
+    summary, seconds = timed_sweep(work / "auditor.db", args)
     return {
         "seconds": seconds,
         "sweep_id": summary.sweep_id,

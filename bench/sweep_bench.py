@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import benchlib
-from benchlib import book, log, machine, size_for, step_generate, step_ingest
+from benchlib import book, log, machine, size_for, step_generate, step_ingest, timed_sweep
 
 STATE_FILE = "sweep-bench-state.json"
 ACCEPT_SECONDS = 60.0
@@ -147,29 +147,11 @@ def _stop_fork_server() -> None:
 
 def step_sweep(work: Path, args: dict[str, Any]) -> dict[str, Any]:
     """Sweep a fresh copy of the loaded database with the whole catalog."""
-    from auditor.engine.sweep import run_sweep
-    from auditor.store import open_database
-
     db = work / "sweep.db"
     shutil.copyfile(work / "loaded.db", db)
-    engine = open_database(f"sqlite:///{db}")
-    rulebook = book()
-    as_of, since = date.fromisoformat(args["as_of"]), date.fromisoformat(args["since"])
     phases = _timers()
     with TreeSampler() as sampler:
-        start = time.perf_counter()
-        summary = run_sweep(
-            engine,
-            rulebook.rules,
-            as_of,
-            since,
-            jobs=args["jobs"],
-            rules_digest=rulebook.digest,
-            policy=rulebook.policy,
-            today=as_of,
-        )
-        seconds = time.perf_counter() - start
-    engine.dispose()
+        summary, seconds = timed_sweep(db, args)
     _stop_fork_server()
     own, children = _cpu_seconds()
     return {
