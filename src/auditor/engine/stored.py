@@ -21,6 +21,7 @@ from typing import Any
 
 from auditor.engine.facts import EngineFact
 from auditor.facts import FactModel, model_for
+from auditor.facts.base import natural_id_of
 
 Converter = Callable[[Any], Any]
 _intern = sys.intern
@@ -58,7 +59,7 @@ def _plan(kind: str) -> tuple[type[FactModel], tuple[str, ...], dict[str, Conver
 def decode(kind: str, payload: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """(natural id, field values) of a stored payload, as `model_validate(payload)` would give them."""
     values = decode_values(kind, payload)
-    return natural_id(_plan(kind)[0], values), values
+    return natural_id_of(_plan(kind)[0].natural_key, values), values
 
 
 def decode_values(kind: str, payload: dict[str, Any]) -> dict[str, Any]:
@@ -94,16 +95,6 @@ def decode_fields(kind: str, payload: dict[str, Any]) -> dict[str, Any]:
         if value is not None:
             payload[name] = converter(value)
     return payload
-
-
-def natural_id(model: type[FactModel], values: dict[str, Any]) -> str:
-    """`FactModel.natural_id` computed from field values."""
-    parts = []
-    for name in model.natural_key:
-        value = values[name]
-        text = value.isoformat() if isinstance(value, (date, datetime)) else str(value)
-        parts.append(text.replace("\\", "\\\\").replace("|", "\\|"))
-    return "|".join(parts)
 
 
 def engine_fact(row_id: int, kind: str, payload: dict[str, Any]) -> EngineFact:

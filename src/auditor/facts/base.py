@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
-from typing import Annotated, ClassVar
+from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
@@ -22,9 +23,20 @@ Day = date
 """A calendar day, ISO 8601 (YYYY-MM-DD)."""
 
 
-def _key_text(value: object) -> str:
-    """A natural-key value as text: ISO 8601 for days and instants."""
-    return value.isoformat() if isinstance(value, (date, datetime)) else str(value)
+def natural_id_of(natural_key: tuple[str, ...], values: Mapping[str, Any]) -> str:
+    """The natural id made of `values` of the `natural_key` fields: ISO 8601 for days and instants, parts
+    joined by `|` (a `|` or `\\` inside a part is escaped with `\\`)."""
+    parts = []
+    for name in natural_key:
+        value = values[name]
+        if value.__class__ is str:
+            text = value
+        else:
+            text = value.isoformat() if isinstance(value, (date, datetime)) else str(value)
+        if "|" in text or "\\" in text:  # keep the parts apart
+            text = text.replace("\\", "\\\\").replace("|", "\\|")
+        parts.append(text)
+    return parts[0] if len(parts) == 1 else "|".join(parts)
 
 
 class FactModel(BaseModel):
@@ -43,15 +55,7 @@ class FactModel(BaseModel):
 
     def natural_id(self) -> str:
         """The fact's identity within its kind, e.g. ``'REQ-7'`` or ``'OPP-1|proposal|2026-01-02T00:00:00'``."""
-        values = self.__dict__
-        parts = []
-        for name in self.natural_key:
-            value = values[name]
-            text = value if value.__class__ is str else _key_text(value)
-            if "|" in text or "\\" in text:  # keep the parts apart
-                text = text.replace("\\", "\\\\").replace("|", "\\|")
-            parts.append(text)
-        return parts[0] if len(parts) == 1 else "|".join(parts)
+        return natural_id_of(self.natural_key, self.__dict__)
 
     def occurred_at(self) -> datetime:
         """The fact's main time as a datetime (days are taken at midnight)."""
