@@ -6,7 +6,6 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Text, select, type_coerce
@@ -66,13 +65,19 @@ def _parse(kind: str, payloads: Any) -> list[Any]:
     """
     loads = json.loads
     return [
-        SimpleNamespace(**decode_fields(kind, payload if isinstance(payload, dict) else loads(payload)))
-        for payload in payloads
+        _fields(decode_fields(kind, payload if isinstance(payload, dict) else loads(payload))) for payload in payloads
     ]
 
 
 class _Fields:
     """A fact's values read as attributes, like its model's fields."""
+
+
+def _fields(values: dict[str, Any]) -> _Fields:
+    """`values` as attributes: the dict is shared, not copied (the KPIs only read)."""
+    item = _Fields()
+    item.__dict__ = values
+    return item
 
 
 def loaded_window_facts(
@@ -101,8 +106,7 @@ def loaded_window_facts(
             at = datetime(at.year, at.month, at.day)
         if at >= end:
             continue
-        item = _Fields()
-        item.__dict__ = fact.values  # shared, not copied: the KPIs only read
+        item = _fields(fact.values)
         if kind == "person":
             people[item.id] = item
         if into is not None and (start is None or at >= start):
