@@ -122,14 +122,12 @@ class Stager:
         When no natural id occurs twice in the part (`repeats` is false), a simpler merge does, and when no
         fact of these kinds was stored before this batch, the rows go straight into `facts`.
         """
-        staged = part.count or len(part.staged)
+        staged = part.count
         if not staged:
             return MergeCounts()
         if self.dialect == "postgresql" and not part.copy:
             part.copy = copy_text(part.staged, self.batch_id)
-        kinds = part.kinds or {row[0] for row in part.staged}
-        repeats = part.repeats
-        if not repeats and all(self._first_of_kind(kind) for kind in kinds):
+        if not part.repeats and all(self._first_of_kind(kind) for kind in part.kinds):
             try:
                 with self.session.begin_nested():
                     self._insert_new(part)
@@ -137,14 +135,14 @@ class Stager:
             except self.session.get_bind().dialect.loaded_dbapi.IntegrityError:
                 pass  # a natural id this batch stored already (a later row of the file): merge it properly
         self._stage(part)
-        self._run(_CHANGES if repeats else _CHANGES_UNIQUE)
+        self._run(_CHANGES if part.repeats else _CHANGES_UNIQUE)
         changed, loaded, retired = self._run(
             "SELECT COUNT(*), COALESCE(SUM(is_new), 0), COUNT(prev_id) FROM ingest_changes"
         ).one()
         if retired:
             self._run(_RETIRE)
         if changed:
-            self._run(_INSERT if repeats else _INSERT_UNIQUE, {"batch": self.batch_id})
+            self._run(_INSERT if part.repeats else _INSERT_UNIQUE, {"batch": self.batch_id})
         empty = "TRUNCATE {}" if self.dialect == "postgresql" else "DELETE FROM {}"
         self._run(empty.format("ingest_stage"))
         self._run(empty.format("ingest_changes"))
