@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,28 @@ def book() -> Any:
     if loaded.problems:
         raise RulebookError(loaded.problems)
     return loaded
+
+
+def time_calls(targets: Iterable[tuple[str, str]]) -> dict[str, float]:
+    """Wrap each (module, function) in a timer; the returned dict fills with seconds per function name."""
+    import functools
+    import importlib
+
+    spent: dict[str, float] = {}
+    for module_name, name in targets:
+        module = importlib.import_module(module_name)
+        original = getattr(module, name)
+
+        @functools.wraps(original)
+        def timed(*args: Any, __original: Any = original, __name: str = name, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return __original(*args, **kwargs)
+            finally:
+                spent[__name] = spent.get(__name, 0.0) + time.perf_counter() - start
+
+        setattr(module, name, timed)
+    return spent
 
 
 def timed_sweep(db: Path, args: dict[str, Any], **options: Any) -> tuple[Any, float]:

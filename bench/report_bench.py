@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import benchlib
-from benchlib import book, machine, rss_mb, size_for, step_generate, step_ingest, timed_sweep
+from benchlib import book, machine, rss_mb, size_for, step_generate, step_ingest, time_calls, timed_sweep
 
 FORMATS = ("html", "md", "json", "csv")
 ACCEPT_SECONDS = 5.0
@@ -113,24 +113,7 @@ PARTS = (  # where write_report's time goes: (module, function) wrapped with a t
 
 def _time_parts() -> dict[str, float]:
     """Wrap the report's main parts in timers; the returned dict fills with seconds per part as they run."""
-    import functools
-    import importlib
-
-    spent: dict[str, float] = {}
-    for module_name, name in PARTS:
-        module = importlib.import_module(module_name)
-        original = getattr(module, name)
-
-        @functools.wraps(original)
-        def timed(*args: Any, __original: Any = original, __name: str = name, **kwargs: Any) -> Any:
-            start = time.perf_counter()
-            try:
-                return __original(*args, **kwargs)
-            finally:
-                spent[__name] = spent.get(__name, 0.0) + time.perf_counter() - start
-
-        setattr(module, name, timed)
-    return spent
+    return time_calls(PARTS)
 
 
 STEPS = {

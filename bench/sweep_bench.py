@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import benchlib
-from benchlib import book, log, machine, size_for, step_generate, step_ingest, timed_sweep
+from benchlib import book, log, machine, size_for, step_generate, step_ingest, time_calls, timed_sweep
 
 STATE_FILE = "sweep-bench-state.json"
 ACCEPT_SECONDS = 60.0
@@ -109,22 +109,7 @@ class TreeSampler:
 
 def _timers() -> dict[str, float]:
     """Wrap the sweep's phases in timers; the dict fills with seconds per phase."""
-    import importlib
-
-    spent: dict[str, float] = {}
-    for module_name, name in PHASES:
-        module = importlib.import_module(module_name)
-        original = getattr(module, name)
-
-        def timed(*args: Any, __original: Any = original, __name: str = name, **kwargs: Any) -> Any:
-            start = time.perf_counter()
-            try:
-                return __original(*args, **kwargs)
-            finally:
-                spent[__name] = spent.get(__name, 0.0) + time.perf_counter() - start
-
-        setattr(module, name, timed)
-    return spent
+    return time_calls(PHASES)
 
 
 def _cpu_seconds() -> tuple[float, float]:
