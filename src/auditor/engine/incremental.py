@@ -34,7 +34,7 @@ from auditor.engine.compiler import CadenceRule, CompiledRule, compile_rule
 from auditor.engine.evaluate import Groups
 from auditor.engine.facts import EngineFact, epoch
 from auditor.engine.states import Entry, documents, expect_time, pack_ids, times_text, unpack_ids
-from auditor.engine.stored import engine_fact
+from auditor.engine.stored import engine_fact, stored_payload
 from auditor.engine.window import CadencePeriod, SweepWindow, day_start
 from auditor.rulebook import Rule
 from auditor.store.models import FactRow, RuleState
@@ -261,8 +261,7 @@ def _rows(session: Session, condition: Any) -> list[tuple[EngineFact, bool, date
     query = select(FactRow.id, FactRow.kind, FactRow.current, FactRow.occurred_at, type_coerce(FactRow.payload, Text))
     out = []
     for row_id, kind, current, at, payload in session.execute(query.where(condition).order_by(FactRow.id)):
-        values = payload if isinstance(payload, dict) else json.loads(payload)
-        out.append((engine_fact(row_id, kind, values), current, at))
+        out.append((engine_fact(row_id, kind, stored_payload(payload)), current, at))
     return out
 
 

@@ -11,6 +11,7 @@ exactly the model's fields falls back to full validation.
 
 from __future__ import annotations
 
+import json
 import sys
 import types
 import typing
@@ -95,6 +96,11 @@ def decode_fields(kind: str, payload: dict[str, Any]) -> dict[str, Any]:
         if value is not None:
             payload[name] = converter(value)
     return payload
+
+
+def stored_payload(stored: str | dict[str, Any]) -> dict[str, Any]:
+    """A payload as read from `facts`: JSON text (SQLite, or cast to text) or already decoded (PostgreSQL's json)."""
+    return stored if isinstance(stored, dict) else json.loads(stored)
 
 
 def engine_fact(row_id: int, kind: str, payload: dict[str, Any]) -> EngineFact:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from auditor.engine.evaluate import Evaluation, evaluate
 from auditor.engine.facts import EngineFact
 from auditor.engine.incremental import Plan, plan_sweep
 from auditor.engine.states import Carried, combine, remember, save_states
-from auditor.engine.stored import engine_fact
+from auditor.engine.stored import engine_fact, stored_payload
 from auditor.engine.window import SweepWindow, period_from_label
 from auditor.findings.accountability import Roster
 from auditor.findings.actor import default_actor
@@ -66,12 +65,7 @@ def load_facts(session: Session, kinds: set[str], window_end: datetime) -> list[
         .order_by(FactRow.id)
     )
     rows = session.connection().execute(query.execution_options(yield_per=LOAD_BATCH))  # this statement only
-    return [engine_fact(row_id, kind, _payload(text)) for row_id, kind, text in rows]
-
-
-def _payload(stored: str | dict[str, Any]) -> dict[str, Any]:
-    """A stored payload: JSON text (SQLite) or already decoded (PostgreSQL's json column)."""
-    return stored if isinstance(stored, dict) else json.loads(stored)
+    return [engine_fact(row_id, kind, stored_payload(text)) for row_id, kind, text in rows]
 
 
 def default_since(session: Session, as_of: date) -> date:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -11,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Text, select, type_coerce
 from sqlalchemy.orm import Session
 
-from auditor.engine.stored import decode_fields
+from auditor.engine.stored import decode_fields, stored_payload
 from auditor.facts import model_for
 from auditor.store.models import FactRow, Sweep
 
@@ -63,10 +62,7 @@ def _parse(kind: str, payloads: Any) -> list[Any]:
     Decoded like the sweep's facts (engine/stored.py: equal to `model_validate(payload).model_dump()`),
     not validated again: ingest did that, and validating every fact was most of the KPIs' time.
     """
-    loads = json.loads
-    return [
-        _fields(decode_fields(kind, payload if isinstance(payload, dict) else loads(payload))) for payload in payloads
-    ]
+    return [_fields(decode_fields(kind, stored_payload(payload))) for payload in payloads]
 
 
 class _Fields:
