@@ -20,12 +20,15 @@ from datetime import date, datetime
 from functools import cache
 from typing import Any
 
+import msgspec
+
 from auditor.engine.facts import EngineFact
 from auditor.facts import FactModel, model_for
 from auditor.facts.base import natural_id_of
 
 Converter = Callable[[Any], Any]
 _intern = sys.intern
+_decode_json = msgspec.json.Decoder().decode
 
 
 def _converter(annotation: Any) -> Converter | None:
@@ -100,7 +103,12 @@ def decode_fields(kind: str, payload: dict[str, Any]) -> dict[str, Any]:
 
 def stored_payload(stored: str | dict[str, Any]) -> dict[str, Any]:
     """A payload as read from `facts`: JSON text (SQLite, or cast to text) or already decoded (PostgreSQL's json)."""
-    return stored if isinstance(stored, dict) else json.loads(stored)
+    if isinstance(stored, dict):
+        return stored
+    try:
+        return _decode_json(stored)  # msgspec: a third of json.loads' time
+    except msgspec.DecodeError:
+        return json.loads(stored)  # what msgspec refuses and json reads (NaN, Infinity)
 
 
 def engine_fact(row_id: int, kind: str, payload: dict[str, Any]) -> EngineFact:

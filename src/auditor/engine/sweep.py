@@ -21,6 +21,7 @@ from auditor.engine.stored import engine_fact, stored_payload
 from auditor.engine.window import SweepWindow, period_from_label
 from auditor.findings.accountability import Roster
 from auditor.findings.actor import default_actor
+from auditor.findings.query import gc_paused
 from auditor.findings.tracking import Produced, track
 from auditor.kpis import LOADED_KINDS, compute_kpis, kpi_basis, kpi_settings
 from auditor.rulebook import Policy, Rule, render_message
@@ -113,6 +114,9 @@ def run_sweep(
     (a Dask scheduler's address) the rules are evaluated on that cluster, which
     is reached and checked before anything is stored (ClusterError otherwise).
 
+    Python's cyclic collector is paused throughout (`gc_paused`): a sweep builds millions of long-lived
+    objects, which it would otherwise scan again and again.
+
     Incremental unless `full`: only partitions whose facts changed since the
     last complete sweep are evaluated, the others' outcomes are carried over
     (engine/incremental.py); everything stored is the same either way.
@@ -120,7 +124,7 @@ def run_sweep(
     policy = policy or Policy()
     actor = actor or default_actor()
     today = today or policy.today()
-    with exclusive(engine, "start a sweep"), _cluster(scheduler) as cluster:
+    with exclusive(engine, "start a sweep"), _cluster(scheduler) as cluster, gc_paused():
         settings = kpi_settings(rules, policy)
         basis = kpi_basis(engine, settings.fingerprint())  # before loading: a load meanwhile invalidates it
         sweep_id, window, plan, roster = _begin(engine, rules, as_of, since, policy, actor, rules_digest, full)
