@@ -50,7 +50,7 @@ PHASES = (  # (module, function) timed inside the sweep: where its time goes
     ("auditor.engine.sweep", "evaluate"),
     ("auditor.engine.sweep", "compute_kpis"),
     ("auditor.engine.sweep", "_store"),
-    ("auditor.engine.sweep", "_store_cadence"),
+    ("auditor.engine.sweep", "store_cadence"),
     ("auditor.engine.sweep", "track"),
 )
 

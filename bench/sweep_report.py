@@ -53,7 +53,7 @@ def print_results(state: dict[str, Any], results: dict[str, Any], jobs: int, mac
         "evaluate": "partition, evaluate in durable_rules (workers), merge",
         "compute_kpis": "KPIs",
         "_store": "findings: messages, accountability",
-        "_store_cadence": "cadence results",
+        "store_cadence": "cadence results",
         "track": "lifecycle: tracking against the previous sweep, events",
     }
     for name, label in labels.items():

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from auditor.engine.states import decode_partitions
 from auditor.engine.sweep import run_sweep
+from auditor.findings import triage
 from auditor.ingest import ingest_file
 from auditor.rulebook import Policy, load_rulebook
 from auditor.store import open_database
@@ -147,15 +148,78 @@ def test_incremental_equals_full_through_random_changes(tmp_path: Path, seed: in
     for share, shift, policy, rules_dir in rounds:
         if share:
             _ingest_changes([inc, full], _changes(inc, rng, share, tmp_path))
+        if share and not shift:
+            _ingest_changes([inc, full], _move_person(inc, tmp_path))
         as_of = org.as_of + timedelta(days=shift)
         a = _sweep(inc, as_of, policy, full=False, rules_dir=rules_dir)
         b = _sweep(full, as_of, policy, full=True, rules_dir=rules_dir)
         assert a == b
         assert _snapshot(inc, a) == _snapshot(full, b), (share, shift, rules_dir)
         carried += _states_agree(inc, full)
+        _triage([inc, full], a, as_of, rng)
     assert carried  # the incremental database did carry partitions over
     inc.dispose()
     full.dispose()
+
+
+def _move_person(engine: Engine, out: Path) -> Path:
+    """A correction moving the first sales person under another sales person, who becomes a manager: the team
+    manager that the new manager's carried cadence rows name changes (roster.team_manager)."""
+    with Session(engine) as session:
+        query = select(FactRow.payload).where(FactRow.current.is_(True), FactRow.kind == "person")
+        people = sorted((payload for (payload,) in session.execute(query)), key=lambda p: p["id"])
+    person = next(p for p in people if p["role"] == "sales_person")
+    lead = next(p for p in people if p["role"] == "sales_person" and p["id"] != person["id"])
+    path = out / f"move-{person['id']}-{lead['id']}.jsonl"
+    path.write_text(json.dumps(dict(person, manager_id=lead["id"])) + "\n", encoding="utf-8")
+    return path
+
+
+def _triage(engines: list[Engine], sweep_id: int, today: date, rng: random.Random) -> None:
+    """The same triage in each database between sweeps: actions, new owners and due dates, a waiver that lapses
+    before the next sweep's day and one by pattern (the lifecycle a carried finding's row depends on)."""
+    with Session(engines[0]) as session:
+        rows = session.execute(
+            select(FindingRow.finding_key, FindingRow.status, FindingRow.rule_id, FindingRow.subject)
+            .where(FindingRow.sweep_id == sweep_id)
+            .order_by(FindingRow.finding_key)
+        ).all()
+    active = [row for row in rows if row.status in ("open", "acknowledged")]
+    if len(active) < 12:
+        return
+    picked = rng.sample(active, 12)
+    for engine in engines:
+        triage.apply_action(engine, [r.finding_key for r in picked[:3]], "resolve", actor="t", today=today)
+        triage.apply_action(
+            engine, [r.finding_key for r in picked[3:5]], "false_positive", actor="t", today=today, reason="r"
+        )
+        triage.apply_action(
+            engine, [picked[5].finding_key], "waive", actor="t", today=today, reason="r", approver="a", until=today
+        )
+        triage.apply_action(
+            engine,
+            [picked[6].finding_key],
+            "waive",
+            actor="t",
+            today=today,
+            reason="r",
+            approver="a",
+            until=today + timedelta(days=60),
+        )
+        open_ones = [r.finding_key for r in picked[7:9] if r.status == "open"]
+        if open_ones:
+            triage.apply_action(engine, open_ones, "acknowledge", actor="t", today=today)
+        triage.assign(engine, [picked[9].finding_key], actor="t", owner="someone else", due_on=today)
+        triage.waive_pattern(
+            engine,
+            rule=picked[10].rule_id,
+            subject=picked[10].subject,
+            until=today + timedelta(days=3),
+            reason="r",
+            approver="a",
+            actor="t",
+            today=today,
+        )
 
 
 def _states_agree(inc: Engine, full: Engine) -> int:

@@ -31,7 +31,7 @@ from functools import cached_property
 from typing import Any
 
 from auditor.engine.facts import EngineFact, epoch, pack, unpack
-from auditor.engine.window import SweepWindow, add_duration, cadence_periods
+from auditor.engine.window import CadencePeriod, SweepWindow, add_duration, cadence_periods
 from auditor.facts import FACT_KINDS
 from auditor.findings.model import Finding
 from auditor.rulebook import Rule
@@ -470,8 +470,10 @@ class Chunk:
     by_seq: dict[int, EngineFact] = field(default_factory=dict)
     helpers: dict[int, dict[str, Any]] = field(default_factory=dict)
     shipped: bytes | None = field(default=None, repr=False, compare=False)
+    periods: frozenset[str] | None = None
+    """Cadence rules: the labels of the only periods to judge (an incremental sweep re-judging some); None: all."""
 
-    def __reduce__(self) -> tuple[Any, tuple[bytes]]:
+    def __reduce__(self) -> tuple[Any, tuple[bytes, frozenset[str] | None]]:
         """Pickled (for a worker) as its keys and packed facts; `by_seq` and `helpers` are filled there.
 
         The packed form is pickled once and kept: rules that partition alike share their chunks
@@ -479,12 +481,12 @@ class Chunk:
         """
         if self.shipped is None:
             self.shipped = pickle.dumps((self.keys, pack(self.facts)), protocol=pickle.HIGHEST_PROTOCOL)
-        return (_unpack_chunk, (self.shipped,))
+        return (_unpack_chunk, (self.shipped, self.periods))
 
 
-def _unpack_chunk(shipped: bytes) -> Chunk:
+def _unpack_chunk(shipped: bytes, periods: frozenset[str] | None = None) -> Chunk:
     keys, packed = pickle.loads(shipped)
-    return Chunk(keys, unpack(packed))
+    return Chunk(keys, unpack(packed), periods=periods)
 
 
 @dataclass
@@ -940,7 +942,7 @@ class CadenceRule(CompiledRule):
     def encode_chunk(self, chunk: Chunk) -> list[dict[str, Any]]:
         encoded = super().encode_chunk(chunk)
         base = len(encoded)
-        for index, judged in enumerate(self.periods, start=1):
+        for index, judged in enumerate(self.judged_periods(chunk), start=1):
             period = judged.period
             encoded.append(
                 {
@@ -956,6 +958,12 @@ class CadenceRule(CompiledRule):
                 }
             )
         return encoded
+
+    def judged_periods(self, chunk: Chunk) -> list[CadencePeriod]:
+        """The periods a chunk judges: all, or only those it names (`Chunk.periods`)."""
+        if chunk.periods is None:
+            return self.periods
+        return [judged for judged in self.periods if judged.period.label in chunk.periods]
 
     def rules(self) -> dict[str, dict[str, Any]]:
         population, expect = self.check.population, self.check.expect
@@ -980,13 +988,14 @@ class CadenceRule(CompiledRule):
 
     def interpret(self, chunk: Chunk, firings: list[Firing]) -> ChunkOutcome:
         first_period = len(chunk.by_seq) + 1
+        periods = self.judged_periods(chunk)
         judged: dict[tuple[str, str], EngineFact] = {}
         found: dict[tuple[str, str], set[int]] = {}
         for name, ids in firings:
             member = chunk.by_seq[ids["member"]]
             if _str(member.values[self._member_key]) not in chunk.keys:
                 continue
-            pair = (_str(member.values[self._member_key]), self.periods[ids[PERIOD] - first_period].period.label)
+            pair = (_str(member.values[self._member_key]), periods[ids[PERIOD] - first_period].period.label)
             if name == "judged":
                 judged[pair] = member
             else:

@@ -60,6 +60,9 @@ def default_jobs() -> int:
 Groups = dict[str, list[EngineFact]]
 """A rule's partitions: facts by partition key."""
 
+Periods = dict[str, frozenset[str]]
+"""A cadence rule's partitions judged for some periods only: their labels, by partition key."""
+
 Members = dict[int, dict[str, list[int]]]
 """Per rule index, the row ids of every partition evaluated, by partition key."""
 
@@ -73,6 +76,7 @@ def evaluate(
     *,
     groups: Sequence[Groups | None] | None = None,
     members: Members | None = None,
+    periods: Sequence[Periods] | None = None,
 ) -> Evaluation:
     """Run every rule over the facts in up to `jobs` worker processes (at least one), or on a Dask cluster.
 
@@ -81,11 +85,12 @@ def evaluate(
     same and the result is in a fixed order: findings by key, engine errors by
     rule and subjects. `groups[i]`, when given and not None, are the partitions
     rule i evaluates instead of all its facts' (an incremental sweep);
-    `members`, when given, receives per rule index the row ids of every
-    partition evaluated.
+    `periods[i]` the only cadence periods some of those partitions need
+    judged; `members`, when given, receives per rule index the row ids of
+    every partition evaluated.
     """
     compiled = [compile_rule(rule, window) for rule in rules]
-    tasks = _tasks(compiled, facts, groups, members)
+    tasks = _tasks(compiled, facts, groups, members, periods)
     evaluation = Evaluation({rule.id: RuleOutcome() for rule in rules}, [])
     if scheduler is None:
         for result in run_pool(compiled, tasks, jobs):
@@ -109,6 +114,7 @@ def _tasks(
     facts: Sequence[EngineFact],
     groups: Sequence[Groups | None] | None = None,
     members: Members | None = None,
+    periods: Sequence[Periods] | None = None,
 ) -> Iterator[list[Task]]:
     """Each rule's tasks, partitioned when the pool asks for more work; rules with the most facts first.
 
@@ -133,7 +139,7 @@ def _tasks(
     for index in sorted(range(len(compiled)), key=lambda i: (-size(i), i)):
         fixed = given[index]
         if fixed is not None:
-            ids, batches = _member_ids(fixed), _batches(fixed)
+            ids, batches = _member_ids(fixed), _batches(fixed, periods[index] if periods else None)
         else:
             signature = _partitioning(compiled[index])
             made = shared.get(signature)
@@ -167,12 +173,12 @@ def _member_ids(partitions: Groups) -> dict[str, list[int]]:
     return {key: [fact.row_id for fact in group] for key, group in partitions.items()}
 
 
-def _batches(partitions: Groups) -> list[list[Chunk]]:
+def _batches(partitions: Groups, periods: Periods | None = None) -> list[list[Chunk]]:
     """Partitions packed into chunks, grouped into tasks of about TASK_FACTS facts."""
     batches: list[list[Chunk]] = []
     batch: list[Chunk] = []
     facts_in_batch = 0
-    for chunk in chunks(partitions):
+    for chunk in chunks(partitions, periods):
         batch.append(chunk)
         facts_in_batch += len(chunk.facts)
         if facts_in_batch >= TASK_FACTS or len(batch) >= TASK_CHUNKS:

@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Text, and_, func, select, type_coerce
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import Text, func, select, type_coerce
+from sqlalchemy.orm import Session
 
 from auditor import __version__
 from auditor.engine.compiler import CadenceRule, CompiledRule, compile_rule
@@ -60,6 +60,16 @@ class Plan:
     partial: list[dict[str, tuple[set[str], str, Entry, str]]] = field(default_factory=list)
     """Per rule: cadence partitions judged again for some periods only: (those periods' labels, members,
     stored entry, member times), members and times as stored."""
+    base_sweep: int | None = None  # the sweep whose stored outcomes the incrementally evaluated rules carry
+    touched: list[dict[str, frozenset[str] | None] | None] = field(default_factory=list)
+    """Per rule evaluated incrementally (None: evaluated in full): the partitions whose members changed, each
+    with None (evaluated again, or gone) or the occurrences judged again (cadence periods; none when the
+    outcome stands). Every other judgement stands as in the base sweep (`carry.py` copies its rows)."""
+
+    @property
+    def periods(self) -> list[dict[str, frozenset[str]]]:
+        """Per rule: the cadence partitions judged for some periods only, and those periods' labels."""
+        return [{key: frozenset(labels) for key, (labels, *_) in partial.items()} for partial in self.partial]
 
     @property
     def facts_evaluated(self) -> int:
@@ -111,7 +121,9 @@ def plan_sweep(session: Session, rules: Sequence[Rule], window: SweepWindow, loa
     plan = Plan(facts, [None] * len(rules), [{} for _ in rules], fingerprints, dict(counts), int(max_id), int(rows))
     plan.reasons = reasons
     plan.partial = [{} for _ in rules]
+    plan.touched = [None for _ in rules]
     if base is not None and usable:
+        plan.base_sweep = base.sweep_id
         _plan_changes(session, plan, compiled, usable, base, window, full_kinds)
     return plan
 
@@ -147,7 +159,7 @@ def _plan_changes(
     kinds = {kind for i in usable for kind in compiled[i].kinds()}
     end = window.as_of_end
     added = _rows(session, FactRow.id > hwm)
-    replaced = _replaced(session, hwm)
+    replaced = _replaced(session, hwm, added)
     for kind in kinds - full_kinds:
         plan.counts[kind] = _count(base.fact_counts, kind, added, replaced, end)
     joined = [fact for fact, current, at in added if current and at < end]
@@ -198,6 +210,8 @@ def _plan_rule(
                 arrivals.setdefault(key, []).append(fact)
     cadence = isinstance(compiled, CadenceRule)
     spans = [_span(p) for p in compiled.periods] if isinstance(compiled, CadenceRule) else []
+    touched: dict[str, frozenset[str] | None] = dict.fromkeys(changes)
+    plan.touched[index] = touched
     carried = {key: entry for key, entry in doc.items() if key not in changes}
     evaluate: dict[str, list[int]] = {}
     for key, changed in changes.items():
@@ -215,6 +229,7 @@ def _plan_rule(
         roles = {role for fact in changed for role in compiled.roles_of(fact)}
         if stored is not None and not roles:
             carried[key] = [text, stored[1], stored[2], member_times]  # only facts the engine never asserts changed
+            touched[key] = frozenset()
             continue
         periods = _periods(compiled, changed, roles, spans) if stored is not None else None
         if periods is None:
@@ -222,9 +237,11 @@ def _plan_rule(
             continue
         if not periods:
             carried[key] = [text, stored[1], stored[2], member_times]  # every change lies outside the judged periods
+            touched[key] = frozenset()
             continue
         evaluate[key] = [row_id for row_id in ids if _in_spans(times.get(row_id), periods)]
         plan.partial[index][key] = ({label for _, _, label in periods}, text, stored, member_times)
+        touched[key] = frozenset(label for _, _, label in periods)
     plan.carried[index] = carried
     return evaluate
 
@@ -265,16 +282,25 @@ def _rows(session: Session, condition: Any) -> list[tuple[EngineFact, bool, date
     return out
 
 
-def _replaced(session: Session, hwm: int) -> list[tuple[EngineFact, bool, datetime]]:
-    """The versions, stored by the last sweep's time, of the facts that rows added since then correct."""
-    new, old = aliased(FactRow), aliased(FactRow)
-    ids = (
-        select(old.id)
-        .join(new, and_(new.kind == old.kind, new.natural_id == old.natural_id))
-        .where(new.id > hwm, old.id <= hwm)
-        .distinct()
-    )
-    found = sorted(session.execute(ids).scalars())
+def _replaced(
+    session: Session, hwm: int, added: list[tuple[EngineFact, bool, datetime]]
+) -> list[tuple[EngineFact, bool, datetime]]:
+    """The versions, stored by the last sweep's time, of the facts that rows added since then correct.
+
+    Looked up by the added rows' identities (kind and natural id: indexed), not by joining every fact.
+    """
+    identities: dict[str, set[str]] = {}
+    for fact, _, _ in added:
+        identities.setdefault(fact.kind, set()).add(fact.natural_id)
+    found: list[int] = []
+    for kind, natural_ids in sorted(identities.items()):
+        ordered = sorted(natural_ids)
+        for start in range(0, len(ordered), ID_BATCH):
+            query = select(FactRow.id).where(
+                FactRow.kind == kind, FactRow.natural_id.in_(ordered[start : start + ID_BATCH]), FactRow.id <= hwm
+            )
+            found.extend(session.execute(query).scalars())
+    found.sort()
     out = []
     for start in range(0, len(found), ID_BATCH):
         out.extend(_rows(session, FactRow.id.in_(found[start : start + ID_BATCH])))

@@ -13,12 +13,13 @@ from typing import Any
 from sqlalchemy import Engine, Text, func, insert, select, type_coerce
 from sqlalchemy.orm import Session
 
+from auditor.engine.carry import carry_over, store_cadence
 from auditor.engine.evaluate import Evaluation, evaluate
 from auditor.engine.facts import EngineFact
 from auditor.engine.incremental import Plan, plan_sweep
 from auditor.engine.states import Carried, combine, remember, save_states
 from auditor.engine.stored import engine_fact, stored_payload
-from auditor.engine.window import SweepWindow, period_from_label
+from auditor.engine.window import SweepWindow
 from auditor.findings.accountability import Roster
 from auditor.findings.actor import default_actor
 from auditor.findings.query import gc_paused
@@ -27,7 +28,7 @@ from auditor.kpis import LOADED_KINDS, compute_kpis, kpi_basis, kpi_settings
 from auditor.rulebook import Policy, Rule, render_message
 from auditor.rulebook.templates import check_patterns
 from auditor.store.lock import exclusive
-from auditor.store.models import CadenceResult, EngineError, FactRow, RuleCheck, Sweep
+from auditor.store.models import EngineError, FactRow, RuleCheck, Sweep
 
 LOAD_BATCH = 20_000  # fact rows fetched at a time
 
@@ -121,17 +122,44 @@ def run_sweep(
     last complete sweep are evaluated, the others' outcomes are carried over
     (engine/incremental.py); everything stored is the same either way.
     """
+    with gc_paused():  # resumed once the sweep's objects are freed: a collection then has little to scan
+        return _sweep(
+            engine, rules, as_of, since, jobs, rules_digest, policy, actor, today, cluster_address=scheduler, full=full
+        )
+
+
+def _sweep(
+    engine: Engine,
+    rules: list[Rule],
+    as_of: date,
+    since: date | None,
+    jobs: int,
+    rules_digest: str,
+    policy: Policy | None,
+    actor: str | None,
+    today: date | None,
+    cluster_address: str | None,
+    full: bool,
+) -> SweepSummary:
+    """`run_sweep` with the collector paused."""
     policy = policy or Policy()
     actor = actor or default_actor()
     today = today or policy.today()
-    with exclusive(engine, "start a sweep"), _cluster(scheduler) as cluster, gc_paused():
+    with exclusive(engine, "start a sweep"), _cluster(cluster_address) as cluster:
         settings = kpi_settings(rules, policy)
         basis = kpi_basis(engine, settings.fingerprint())  # before loading: a load meanwhile invalidates it
         sweep_id, window, plan, roster = _begin(engine, rules, as_of, since, policy, actor, rules_digest, full)
         try:
             members: dict[int, dict[str, list[int]]] = {}
             evaluation = evaluate(
-                rules, plan.facts, window, jobs=jobs, scheduler=cluster, groups=plan.groups, members=members
+                rules,
+                plan.facts,
+                window,
+                jobs=jobs,
+                scheduler=cluster,
+                groups=plan.groups,
+                members=members,
+                periods=plan.periods,
             )
             evaluated = plan.facts_evaluated
             evidence = _evidence_values(evaluation, plan.facts)
@@ -151,10 +179,13 @@ def run_sweep(
                 session.execute(insert(RuleCheck), [{**check, "sweep_id": sweep_id} for check in checks])
                 rows, errors, produced = _store(session, sweep, rules, evaluation, evidence, roster, carried)
                 remember(pending, {item.key: item.message for item in produced})
-                _store_cadence(session, sweep_id, rules, evaluation, roster)
+                carry = carry_over(plan, rules, evaluation)
+                store_cadence(session, sweep_id, rules, evaluation, roster, carry)
                 sweep.kpis = kpis
                 checked = {rule_id: outcome.checked for rule_id, outcome in evaluation.outcomes.items()}
-                lifecycle = track(session, sweep, produced, checked, today=today, actor=actor, due_days=policy.due_days)
+                lifecycle = track(
+                    session, sweep, produced, checked, today=today, actor=actor, due_days=policy.due_days, carry=carry
+                )
                 save_states(session, sweep_id, rules, plan, states)
                 _pause_if_asked()
                 sweep.findings_count = len(produced)
@@ -232,32 +263,6 @@ def _evidence_values(evaluation: Evaluation, facts: list[EngineFact]) -> dict[in
     """The field values of the facts the findings cite, by row id."""
     cited = {row_id for outcome in evaluation.outcomes.values() for f in outcome.findings for row_id in f.evidence}
     return {fact.row_id: fact.values for fact in facts if fact.row_id in cited}
-
-
-def _store_cadence(session: Session, sweep_id: int, rules: list[Rule], evaluation: Evaluation, roster: Roster) -> None:
-    """Every member and period each cadence rule judged, met or not, with the team manager (the heat map)."""
-    rows = []
-    for rule in rules:
-        if rule.template != "cadence":
-            continue
-        outcome = evaluation.outcomes[rule.id]
-        missed = {(f.subject, f.occurrence) for f in outcome.findings}
-        for subject, label in sorted(outcome.checked):
-            rows.append(
-                {
-                    "sweep_id": sweep_id,
-                    "rule_id": rule.id,
-                    "area": rule.area,
-                    "subject": subject,
-                    "period": label,
-                    "period_start": period_from_label(label).start,
-                    "met": (subject, label) not in missed,
-                    "manager_id": roster.team_manager(subject),
-                }
-            )
-    connection = session.connection()  # Core executemany: the ORM's bulk insert costs more than the rows
-    for start in range(0, len(rows), 5000):
-        connection.execute(insert(CadenceResult.__table__), rows[start : start + 5000])
 
 
 def _mark_failed(engine: Engine, sweep_id: int, exc: BaseException) -> None:

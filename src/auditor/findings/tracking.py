@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import and_, insert, literal, select
 from sqlalchemy.orm import Session
 
 from auditor.findings.accountability import Accountable
@@ -17,6 +17,44 @@ from auditor.findings.state import FindingState, current_states, latest_rows
 from auditor.findings.waivers import Waiver, governing, load_waivers
 from auditor.rulebook import Rule
 from auditor.store.models import FindingEvent, FindingRow, Sweep
+
+
+@dataclass(frozen=True)
+class CarryOver:
+    """What an incremental sweep carried over from `base_sweep`.
+
+    `touched`: per rule evaluated incrementally, the partition keys (subjects) whose outcome was judged again,
+    each with None (the whole partition) or the only occurrences judged again (cadence periods). Every other
+    judgement of those rules stands as in the base sweep, and so may its stored rows.
+    """
+
+    base_sweep: int
+    touched: Mapping[str, Mapping[str, frozenset[str] | None]]
+
+    def fresh(self, rule_id: str, subject: str, occurrence: str) -> bool:
+        """Whether a judgement is the sweep's own (its rows are built), not the base sweep's (copied)."""
+        touched = self.touched.get(rule_id)
+        if touched is None:
+            return True  # the rule was evaluated in full
+        if subject not in touched:
+            return False
+        occurrences = touched[subject]
+        return occurrences is None or occurrence in occurrences
+
+
+COPY_BATCH = 900  # finding keys per copy statement
+CARRIED_COLUMNS = (
+    "status",
+    "owner",
+    "due_on",
+    "first_seen_sweep",
+    "age",
+    "person_id",
+    "region",
+    "branch",
+    "manager_id",
+)
+"""The columns of a finding's row that can differ between sweeps for the same outcome (beside appearance)."""
 
 
 @dataclass(frozen=True)
@@ -73,32 +111,49 @@ def track(
     today: date,
     actor: str,
     due_days: Mapping[str, int],
+    carry: CarryOver | None = None,
 ) -> Counter[str]:
     """Store the sweep's findings with their appearance, and the events of every finding the sweep changed.
 
     `checked` maps each evaluated rule id to the (subject, occurrence) pairs it
     judged: an active finding of such a rule that was judged but not produced
-    is resolved by data; one that was not judged stays as it is.
+    is resolved by data; one that was not judged stays as it is. With `carry`
+    (an incremental sweep re-run on the previous sweep's window), a carried
+    finding whose row would equal its row in that sweep but for the sweep and
+    appearance is copied in the database instead of written from here.
     """
     states = current_states(session)
     waivers = load_waivers(session)
     before = previous_sweep(session, sweep)
-    previous_age: dict[str, int] = {}
-    if before is not None:
-        query = select(FindingRow.finding_key, FindingRow.age).where(FindingRow.sweep_id == before.id)
-        previous_age = {key: age for key, age in session.execute(query)}
     rerun = before is not None and before.as_of == sweep.as_of
+    copying = carry is not None and before is not None and before.id == carry.base_sweep and rerun
+    previous: dict[str, tuple[Any, ...]] = {}  # the previous sweep's rows: key -> CARRIED_COLUMNS (age last but 4)
+    if before is not None:
+        columns = [getattr(FindingRow, name) for name in CARRIED_COLUMNS] if copying else [FindingRow.age]
+        query = select(FindingRow.finding_key, *columns).where(FindingRow.sweep_id == before.id)
+        previous = {key: tuple(values) for key, *values in session.execute(query)}
+    age_at = CARRIED_COLUMNS.index("age") if copying else 0
     writer = _Writer(sweep, actor)
     counts: Counter[str] = Counter()
+    copies: dict[str, list[str]] = {}  # appearance: keys of rows copied from the previous sweep
     for item in sorted(produced, key=lambda p: p.key):
         state = states.get(item.key)
+        events = len(writer.events)
         appearance, status, owner, due_on = _produced(writer, item, state, waivers, today, due_days)
         counts[appearance] += 1
-        previous = previous_age.get(item.key)
-        if appearance in ("recurring", "suppressed") and previous is not None:
-            age = previous + (0 if rerun else 1)
+        stored = previous.get(item.key)
+        if appearance in ("recurring", "suppressed") and stored is not None:
+            age = stored[age_at] + (0 if rerun else 1)
         else:
             age = 1
+        first_seen = state.first_sweep if state and state.first_sweep else sweep.id
+        carried = copying and not carry.fresh(item.rule.id, item.subject, item.occurrence)  # type: ignore[union-attr]
+        if carried and stored is not None and len(writer.events) == events:
+            who = item.accountable
+            now = (status, owner, due_on, first_seen, age, who.person_id, who.region, who.branch, who.manager_id)
+            if now == stored:
+                copies.setdefault(appearance, []).append(item.key)
+                continue
         writer.rows.append(
             {
                 "sweep_id": sweep.id,
@@ -115,7 +170,7 @@ def track(
                 "evidence": list(item.evidence),
                 "appearance": appearance,
                 "status": status,
-                "first_seen_sweep": state.first_sweep if state and state.first_sweep else sweep.id,
+                "first_seen_sweep": first_seen,
                 "age": age,
                 "due_on": due_on,
                 "person_id": item.accountable.person_id,
@@ -136,7 +191,20 @@ def track(
             counts["resolved" if event.to_status == "resolved" else "lapsed"] += 1
             writer.event(key, event)
     writer.flush(session)
+    for appearance, keys in sorted(copies.items()):
+        _copy_rows(session, carry.base_sweep, sweep.id, appearance, keys)  # type: ignore[union-attr]
     return counts
+
+
+def _copy_rows(session: Session, base: int, sweep_id: int, appearance: str, keys: list[str]) -> None:
+    """Copy the base sweep's rows of some findings into this sweep, with their appearance in it."""
+    table = FindingRow.__table__
+    names = [c.name for c in table.columns if c.name not in ("id", "sweep_id", "appearance")]
+    columns = [literal(sweep_id), literal(appearance), *(table.c[name] for name in names)]
+    for start in range(0, len(keys), COPY_BATCH):
+        where = and_(table.c.sweep_id == base, table.c.finding_key.in_(keys[start : start + COPY_BATCH]))
+        query = select(*columns).where(where)
+        session.execute(insert(table).from_select(["sweep_id", "appearance", *names], query))
 
 
 def _produced(
