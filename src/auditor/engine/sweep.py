@@ -25,6 +25,9 @@ from auditor.findings.actor import default_actor
 from auditor.findings.query import gc_paused
 from auditor.findings.tracking import Produced, track
 from auditor.kpis import LOADED_KINDS, compute_kpis, kpi_basis, kpi_settings
+from auditor.kpis.items import Items, current_items, save_items
+from auditor.kpis.items import from_loaded as items_from_loaded
+from auditor.kpis.window import KpiWindow
 from auditor.rulebook import Policy, Rule, render_message
 from auditor.rulebook.templates import check_patterns
 from auditor.store.lock import exclusive
@@ -171,7 +174,10 @@ def _sweep(
             # A sweep that loaded every fact of every kind the KPIs read hands them over; else they read their own.
             every_fact = all(group is None for group in plan.groups) and LOADED_KINDS.issubset(rule_kinds(rules))
             loaded = plan.facts if every_fact else None
-            kpis = compute_kpis(engine, sweep_id, checks=checks, loaded=loaded, **settings.as_kwargs())
+            items = _kpi_items(engine, plan, window, loaded)
+            kpis = compute_kpis(
+                engine, sweep_id, checks=checks, loaded=loaded, items=None if loaded else items, **settings.as_kwargs()
+            )
             kpis["basis"] = basis
             plan.facts, loaded = [], None  # the largest objects of a sweep
             with Session(engine) as session, session.begin():
@@ -187,6 +193,7 @@ def _sweep(
                     session, sweep, produced, checked, today=today, actor=actor, due_days=policy.due_days, carry=carry
                 )
                 save_states(session, sweep_id, rules, plan, states)
+                save_items(session, sweep_id, KpiWindow.of_days(window.as_of, window.since), items)
                 _pause_if_asked()
                 sweep.findings_count = len(produced)
                 sweep.engine_errors_count = len(errors)
@@ -196,6 +203,15 @@ def _sweep(
             _mark_failed(engine, sweep_id, exc)
             raise
     return SweepSummary(sweep_id, window, evaluated, rows, errors, dict(lifecycle), partitions)
+
+
+def _kpi_items(engine: Engine, plan: Plan, window: SweepWindow, loaded: list[EngineFact] | None) -> Items:
+    """The KPI records of the window's facts: from the facts the sweep loaded, else the stored ones updated."""
+    kpi_window = KpiWindow.of_days(window.as_of, window.since)
+    if loaded is not None:
+        return items_from_loaded(loaded, kpi_window, plan.max_fact_id, plan.rows)
+    with Session(engine) as session:
+        return current_items(session, kpi_window)
 
 
 def _cluster(scheduler: str | None) -> contextlib.AbstractContextManager[Any]:

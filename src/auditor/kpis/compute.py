@@ -19,6 +19,7 @@ from auditor.store.models import FactRow
 
 if TYPE_CHECKING:
     from auditor.engine.facts import EngineFact
+    from auditor.kpis.items import Items
 
 FACT_KINDS = ("mystery_shop", "material_request", "material_delivery", "presales_request", "opportunity_stage")
 LOADED_KINDS = frozenset(FACT_KINDS) | {"person"}
@@ -35,18 +36,20 @@ def compute_kpis(
     holidays: frozenset[date] = frozenset(),
     checks: list[dict[str, Any]] | None = None,
     loaded: Sequence[EngineFact] | None = None,
+    items: Items | None = None,
 ) -> dict[str, Any]:
     """The KPIs of a sweep (latest complete one by default); docs/kpis.md defines each value.
 
     `checks` are the sweep's per-rule check counts when they are not stored yet (a sweep computing its own KPIs).
     `loaded`: the facts the sweep loaded, when they hold every kind of LOADED_KINDS (read from the database
-    otherwise).
+    otherwise). `items`: the KPI records of the current facts in the sweep's window (kpis/items.py), read
+    instead of the facts when given.
     """
     with Session(engine) as session:
         sweep = get_sweep(session, sweep_id)
         window = KpiWindow.of_sweep(sweep)
         if loaded is None:
-            facts = {kind: window_facts(session, kind, window) for kind in FACT_KINDS}
+            facts = items.facts() if items else {kind: window_facts(session, kind, window) for kind in FACT_KINDS}
             people = roster(session, window)
         sweep_key = sweep.id
     if loaded is not None:

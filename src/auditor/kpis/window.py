@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Text, select, type_coerce
@@ -28,8 +28,13 @@ class KpiWindow:
     @classmethod
     def of_sweep(cls, sweep: Sweep) -> KpiWindow:
         """From the start of the sweep's since day to the end of its as-of day."""
-        end = datetime.combine(sweep.as_of, datetime.min.time()) + timedelta(days=1)
-        start = datetime.combine(sweep.since, datetime.min.time()) if sweep.since else None
+        return cls.of_days(sweep.as_of, sweep.since)
+
+    @classmethod
+    def of_days(cls, as_of: date, since: date | None) -> KpiWindow:
+        """From the start of the since day (None: from the earliest fact) to the end of the as-of day."""
+        end = datetime.combine(as_of, datetime.min.time()) + timedelta(days=1)
+        start = datetime.combine(since, datetime.min.time()) if since else None
         return cls(start, end)
 
     def as_dict(self) -> dict[str, Any]:

@@ -218,6 +218,22 @@ class RuleState(Base):
     partitions: Mapped[bytes] = mapped_column(LargeBinary)
 
 
+class KpiItems(Base):
+    """The fields the KPIs read of every current fact in the last sweep's window, for the next sweep (one row).
+
+    `records` holds them per kind (MessagePack, kpis/items.py); `max_fact_id` and `fact_rows` describe the facts they
+    cover; `fingerprint` their format and window.
+    """
+
+    __tablename__ = "kpi_items"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    sweep_id: Mapped[int] = mapped_column(ForeignKey("sweeps.id"))
+    max_fact_id: Mapped[int] = mapped_column(Integer)
+    fact_rows: Mapped[int] = mapped_column(Integer)
+    records: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 from auditor.store.append_only import protect  # noqa: E402 - needs the tables above
 
 protect(FindingRow.__table__, FindingEvent.__table__, WaiverRow.__table__)

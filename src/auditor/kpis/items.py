@@ -1,0 +1,204 @@
+"""The facts the KPIs read, kept between sweeps (`kpi_items`) so that a re-sweep reads only what changed.
+
+The KPIs need a few fields of every current fact of five kinds in the sweep's window (half a million at a
+million facts). Reading and decoding them again costs more than everything an incremental sweep evaluates,
+so a sweep stores those fields (one small record per fact, by natural id) with the highest fact row id it
+saw. The next sweep of the same window reads only the rows added since: a row that is current and in the
+window replaces its natural id's record, any other row (superseded, or moved out of the window) removes it.
+Rows are never changed after ingest, so this gives exactly the current facts in the window; when fact rows
+were deleted (fewer rows up to the stored id than counted then) or the window differs, the records are read
+again from the facts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from sqlalchemy import Text, delete, func, select, type_coerce
+from sqlalchemy.orm import Session
+
+from auditor.engine.stored import decode_fields, stored_payload
+from auditor.facts import model_for
+from auditor.kpis.window import KpiWindow
+from auditor.store.models import FactRow, KpiItems
+
+if TYPE_CHECKING:
+    from auditor.engine.facts import EngineFact
+
+FORMAT = 1
+"""Bump when a record's fields change: stored records then count as stale."""
+
+
+class Visit(msgspec.Struct, array_like=True):
+    """A mystery_shop fact as the KPIs read it."""
+
+    row_id: int
+    score: float
+    badge_worn: bool
+    visiting_card_given: bool
+    brochure_current: bool
+    correct_claims: bool | None
+
+
+class MaterialRequest(msgspec.Struct, array_like=True):
+    row_id: int
+    id: str
+    category: str
+    requested_at: datetime
+    quantity: int
+
+
+class MaterialDelivery(msgspec.Struct, array_like=True):
+    row_id: int
+    request_id: str
+    delivered_at: datetime
+    quantity: int
+
+
+class PresalesRequest(msgspec.Struct, array_like=True):
+    row_id: int
+    requested_at: datetime
+    answered_at: datetime | None
+
+
+class Stage(msgspec.Struct, array_like=True):
+    row_id: int
+    opportunity_id: str
+    stage: str
+    at: datetime
+    owner_id: str
+
+
+RECORDS: dict[str, type[msgspec.Struct]] = {
+    "mystery_shop": Visit,
+    "material_request": MaterialRequest,
+    "material_delivery": MaterialDelivery,
+    "presales_request": PresalesRequest,
+    "opportunity_stage": Stage,
+}
+"""The record of each kind the KPIs read (their field names are the facts')."""
+_FIELDS = {kind: record.__struct_fields__[1:] for kind, record in RECORDS.items()}
+_CODECS = {kind: msgspec.msgpack.Decoder(list[tuple[str, record]]) for kind, record in RECORDS.items()}  # type: ignore[valid-type]
+_ENCODER = msgspec.msgpack.Encoder()
+
+
+@dataclass
+class Items:
+    """Per kind, the record of each current fact in the window, by natural id; and the fact rows they cover."""
+
+    records: dict[str, dict[str, Any]]
+    max_fact_id: int
+    fact_rows: int
+
+    def facts(self) -> dict[str, list[Any]]:
+        """Per kind, the records in load order (fact row id): what `window_facts` gives."""
+        return {kind: sorted(by_id.values(), key=_row_id) for kind, by_id in self.records.items()}
+
+
+def _row_id(record: Any) -> int:
+    return record.row_id
+
+
+def record(kind: str, row_id: int, values: Mapping[str, Any]) -> Any:
+    """The KPI record of a fact from its field values."""
+    return RECORDS[kind](row_id, *(values[name] for name in _FIELDS[kind]))
+
+
+def fingerprint(window: KpiWindow) -> str:
+    """What stored records depend on besides the facts: their format and the window."""
+    text = json.dumps([FORMAT, window.as_dict()])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def from_loaded(facts: Iterable[EngineFact], window: KpiWindow, max_fact_id: int, fact_rows: int) -> Items:
+    """Records of the facts a full sweep loaded (every current fact of the kinds, before the window end)."""
+    records: dict[str, dict[str, Any]] = {kind: {} for kind in RECORDS}
+    time_fields = {kind: model_for(kind).time_field for kind in RECORDS}
+    start, end = window.start, window.end
+    for fact in facts:
+        into = records.get(fact.kind)
+        if into is None:
+            continue
+        at = _at(fact.values[time_fields[fact.kind]])
+        if at < end and (start is None or at >= start):
+            into[fact.natural_id] = record(fact.kind, fact.row_id, fact.values)
+    return Items(records, max_fact_id, fact_rows)
+
+
+def current_items(session: Session, window: KpiWindow) -> Items:
+    """The records of the current facts in the window: the stored ones brought up to date, or read anew."""
+    max_id, rows = session.execute(select(func.coalesce(func.max(FactRow.id), 0), func.count(FactRow.id))).one()
+    stored = session.get(KpiItems, 1)
+    if stored is not None and stored.fingerprint == fingerprint(window):
+        kept = session.execute(select(func.count(FactRow.id)).where(FactRow.id <= stored.max_fact_id)).scalar()
+        if kept == stored.fact_rows:
+            items = Items(_decode(stored.records), stored.max_fact_id, stored.fact_rows)
+            _apply(session, items, FactRow.id > stored.max_fact_id, window)
+            return Items(items.records, int(max_id), int(rows))
+    return read_items(session, window)
+
+
+def read_items(session: Session, window: KpiWindow) -> Items:
+    """The records of the current facts in the window, read from the facts."""
+    max_id, rows = session.execute(select(func.coalesce(func.max(FactRow.id), 0), func.count(FactRow.id))).one()
+    items = Items({kind: {} for kind in RECORDS}, int(max_id), int(rows))
+    _apply(session, items, FactRow.current.is_(True), window)
+    return items
+
+
+def save_items(session: Session, sweep_id: int, window: KpiWindow, items: Items) -> None:
+    """Replace the stored records with these (in the sweep's transaction)."""
+    session.execute(delete(KpiItems))
+    session.add(
+        KpiItems(
+            id=1,
+            fingerprint=fingerprint(window),
+            sweep_id=sweep_id,
+            max_fact_id=items.max_fact_id,
+            fact_rows=items.fact_rows,
+            records=_encode(items.records),
+        )
+    )
+
+
+def _apply(session: Session, items: Items, condition: Any, window: KpiWindow) -> None:
+    """Fold fact rows (in id order) into the records: a current row in the window sets its natural id's record,
+    any other row removes it."""
+    query = (
+        select(
+            FactRow.id,
+            FactRow.kind,
+            FactRow.natural_id,
+            FactRow.current,
+            FactRow.occurred_at,
+            type_coerce(FactRow.payload, Text),
+        )
+        .where(condition, FactRow.kind.in_(sorted(RECORDS)))
+        .order_by(FactRow.id)
+    )
+    start, end = window.start, window.end
+    for row_id, kind, natural_id, current, at, payload in session.execute(query):
+        into = items.records[kind]
+        if current and at < end and (start is None or at >= start):
+            into[natural_id] = record(kind, row_id, decode_fields(kind, stored_payload(payload)))
+        else:
+            into.pop(natural_id, None)
+
+
+def _encode(records: dict[str, dict[str, Any]]) -> bytes:
+    return _ENCODER.encode({kind: _ENCODER.encode(sorted(by_id.items())) for kind, by_id in records.items()})
+
+
+def _decode(blob: bytes) -> dict[str, dict[str, Any]]:
+    parts = msgspec.msgpack.decode(blob, type=dict[str, bytes])
+    return {kind: dict(_CODECS[kind].decode(parts[kind])) if kind in parts else {} for kind in RECORDS}
+
+
+def _at(value: Any) -> datetime:
+    return value if value.__class__ is datetime else datetime(value.year, value.month, value.day)

@@ -1,0 +1,82 @@
+"""The KPI records kept between sweeps (kpis/items.py), brought up to date, equal the records read anew."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from auditor.kpis.items import RECORDS, Items, current_items, read_items
+from auditor.kpis.window import KpiWindow
+from auditor.store import open_database
+from auditor.store.models import FactRow, KpiItems, Sweep
+from auditor.synth import generate
+
+from .test_kpis import _ingest, _sweep
+
+
+def _anew(engine, window: KpiWindow) -> Items:  # type: ignore[no-untyped-def]
+    with Session(engine) as session:
+        return read_items(session, window)
+
+
+def _current(engine, window: KpiWindow) -> Items:  # type: ignore[no-untyped-def]
+    with Session(engine) as session:
+        return current_items(session, window)
+
+
+def _stored_max(engine) -> int:  # type: ignore[no-untyped-def]
+    with Session(engine) as session:
+        return session.execute(select(KpiItems.max_fact_id)).scalar_one()
+
+
+def test_stored_records_brought_up_to_date_equal_the_records_read_anew(tmp_path: Path, db_url: str) -> None:
+    org = generate(tmp_path / "org", seed=2, reps=4, months=3)
+    engine = open_database(db_url)
+    _ingest(engine, sorted(org.files))
+    _sweep(engine, org.as_of, org.since)  # stores the records (a full sweep)
+    with Session(engine) as session:
+        sweep = session.execute(select(Sweep).order_by(Sweep.id.desc())).scalars().first()
+        window = KpiWindow.of_sweep(sweep)
+        rows = {
+            kind: [
+                p
+                for (p,) in session.execute(
+                    select(FactRow.payload).where(FactRow.kind == kind, FactRow.current.is_(True)).order_by(FactRow.id)
+                )
+            ]
+            for kind in RECORDS
+        }
+    assert _current(engine, window).records == _anew(engine, window).records
+    request, stage, late, twice = (
+        rows["material_request"][0],
+        rows["opportunity_stage"][0],
+        rows["material_request"][1],
+        rows["presales_request"][0],
+    )
+    after_end = (window.end + timedelta(days=3)).isoformat()
+    changes = [
+        dict(request, quantity=request["quantity"] + 5),  # a new version in the window
+        dict(late, requested_at=after_end),  # moved out of the window: its record goes
+        dict(stage, owner_id=stage["owner_id"] + "-x"),  # a new owner
+        dict(twice, topic="first"),  # corrected twice in one file: the first new row is superseded
+        dict(twice, topic="second"),
+        dict(rows["mystery_shop"][0], id="MS-NEW-1"),  # a new fact
+    ]
+    path = tmp_path / "changes.jsonl"
+    path.write_text("".join(json.dumps(change) + "\n" for change in changes), encoding="utf-8")
+    _ingest(engine, [path])
+    updated, anew = _current(engine, window), _anew(engine, window)
+    assert updated.records == anew.records
+    assert updated.max_fact_id > _stored_max(engine)
+    assert late["id"] not in updated.records["material_request"]
+    assert updated.records["material_request"][request["id"]].quantity == request["quantity"] + 5
+    # Fact rows deleted since (fewer rows up to the stored id): the records are read again.
+    with Session(engine) as session, session.begin():
+        gone = session.execute(select(func.min(FactRow.id)).where(FactRow.kind == "mystery_shop")).scalar_one()
+        session.execute(delete(FactRow).where(FactRow.id == gone))
+    assert _current(engine, window).records == _anew(engine, window).records
+    engine.dispose()
