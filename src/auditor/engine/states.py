@@ -105,8 +105,8 @@ def combine(
         for key, (periods, ids, stored, times) in partial.items():
             fresh[key][0], fresh[key][3] = ids, times
             kept[key] = [ids, [o for o in stored[1] if o not in periods], [f for f in stored[2] if f[0] not in periods]]
+        _add_all(outcome, rule.id, kept, carried)
         for key, entry in kept.items():
-            _add(outcome, rule.id, key, entry, carried)
             if key in fresh:
                 fresh[key][1].extend(entry[1])
                 fresh[key][2].extend(entry[2])
@@ -124,15 +124,19 @@ def remember(pending: dict[str, list[Any]], messages: Mapping[str, str]) -> None
         stored[2] = messages[key]
 
 
-def _add(outcome: Any, rule_id: str, key: str, entry: Entry, carried: Carried) -> None:
-    """Add a stored partition's outcome to a rule's outcome; its findings' messages and evidence fields go
-    into `carried`."""
-    outcome.checked.update((key, occurrence) for occurrence in entry[1])
-    for occurrence, cited, message, fields in entry[2]:
-        finding = Finding(rule_id, key, occurrence, tuple(cited))
-        outcome.findings.append(finding)
-        carried.messages[finding.key] = message
-        carried.evidence[finding.key] = [fields[str(i)] for i in cited if str(i) in fields]
+def _add_all(outcome: Any, rule_id: str, kept: Mapping[str, Entry], carried: Carried) -> None:
+    """Add stored partitions' outcomes to a rule's outcome; their findings' messages and evidence fields go
+    into `carried` (one loop over hundreds of thousands of partitions: kept flat)."""
+    checked, findings = outcome.checked, outcome.findings
+    messages, evidence = carried.messages, carried.evidence
+    for key, entry in kept.items():
+        if entry[1]:
+            checked.update([(key, occurrence) for occurrence in entry[1]])
+        for occurrence, cited, message, fields in entry[2]:
+            finding = Finding(rule_id, key, occurrence, tuple(cited))
+            findings.append(finding)
+            messages[finding.key] = message
+            evidence[finding.key] = [fields[str(i)] for i in cited if str(i) in fields]
 
 
 def _evidence_fields(values: Mapping[str, Any]) -> dict[str, Any]:
