@@ -48,7 +48,10 @@ NAIVE_SIZES = (1_000, 10_000, 100_000, 1_000_000_000)
 PHASES = (  # (module, function) timed inside the sweep: where its time goes
     ("auditor.engine.sweep", "load_facts"),
     ("auditor.engine.sweep", "evaluate"),
+    ("auditor.engine.sweep", "combine"),
+    ("auditor.engine.sweep", "_kpi_items"),
     ("auditor.engine.sweep", "compute_kpis"),
+    ("auditor.engine.sweep", "save_items"),
     ("auditor.engine.sweep", "_store"),
     ("auditor.engine.sweep", "store_cadence"),
     ("auditor.engine.sweep", "track"),

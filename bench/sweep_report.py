@@ -51,7 +51,10 @@ def print_results(state: dict[str, Any], results: dict[str, Any], jobs: int, mac
     labels = {
         "load_facts": "load and decode the facts",
         "evaluate": "partition, evaluate in durable_rules (workers), merge",
+        "combine": "outcomes carried over, rule states built",
+        "_kpi_items": "KPI records: from the loaded facts, or stored ones brought up to date",
         "compute_kpis": "KPIs",
+        "save_items": "KPI records stored",
         "_store": "findings: messages, accountability",
         "store_cadence": "cadence results",
         "track": "lifecycle: tracking against the previous sweep, events",
