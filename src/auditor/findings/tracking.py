@@ -127,7 +127,7 @@ def track(
     before = previous_sweep(session, sweep)
     rerun = before is not None and before.as_of == sweep.as_of
     copying = carry is not None and before is not None and before.id == carry.base_sweep and rerun
-    previous: dict[str, tuple[Any, ...]] = {}  # the previous sweep's rows: key -> CARRIED_COLUMNS (age last but 4)
+    previous: dict[str, tuple[Any, ...]] = {}  # the previous sweep's rows by key: CARRIED_COLUMNS (or only age)
     if before is not None:
         columns = [getattr(FindingRow, name) for name in CARRIED_COLUMNS] if copying else [FindingRow.age]
         query = select(FindingRow.finding_key, *columns).where(FindingRow.sweep_id == before.id)
