@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 
 from auditor.store.models import Base
 
@@ -32,8 +32,37 @@ def require(condition: bool, reason: str) -> None:
 
 def postgres_url() -> str:
     """URL of the PostgreSQL test database, emptied of our tables, migration history and trigger function."""
+    url = _configured_url()
+    _empty(url)
+    return url
+
+
+def _configured_url() -> str:
     url = os.environ.get("AUDITOR_TEST_PG_URL", "")
     require(bool(url), "AUDITOR_TEST_PG_URL is not set (run .ci/pg-setup)")
+    return url
+
+
+def postgres_twin_url() -> str:
+    """A second empty PostgreSQL database on the same server (`<name>_twin`, created when missing), for tests
+    that compare two databases."""
+    url = make_url(_configured_url())
+    twin = url.set(database=f"{url.database}_twin")
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            known = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": twin.database})
+            if known.scalar() is None:
+                conn.execute(text(f'CREATE DATABASE "{twin.database}"'))
+    finally:
+        admin.dispose()
+    text_url = twin.render_as_string(hide_password=False)
+    _empty(text_url)
+    return text_url
+
+
+def _empty(url: str) -> None:
+    """Drop our tables, migration history and trigger function from a PostgreSQL database."""
     engine = create_engine(url)
     try:
         with engine.begin() as conn:
@@ -43,10 +72,9 @@ def postgres_url() -> str:
             conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
             conn.execute(text("DROP FUNCTION IF EXISTS auditor_append_only()"))
     except Exception as exc:  # noqa: BLE001 - reported as skip/fail below
-        require(False, f"PostgreSQL at AUDITOR_TEST_PG_URL is not reachable: {exc}")
+        require(False, f"PostgreSQL at {make_url(url).render_as_string()} is not reachable: {exc}")
     finally:
         engine.dispose()
-    return url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

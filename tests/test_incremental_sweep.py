@@ -27,7 +27,7 @@ from auditor.store import open_database
 from auditor.store.models import CadenceResult, FactRow, FindingEvent, FindingRow, RuleCheck, RuleState, Sweep
 from auditor.synth import generate
 
-from .conftest import RULES
+from .conftest import RULES, postgres_twin_url, postgres_url
 
 REPS, MONTHS = 5, 4
 SKIP_FIELDS = {"kind"}
@@ -128,11 +128,14 @@ def _changed_rules(tmp: Path) -> Path:
     return target
 
 
-@pytest.mark.parametrize("seed", [3, 8])
-def test_incremental_equals_full_through_random_changes(tmp_path: Path, seed: int) -> None:
+@pytest.mark.parametrize(("seed", "database"), [(3, "sqlite"), (8, "sqlite"), (3, "postgresql")])
+def test_incremental_equals_full_through_random_changes(tmp_path: Path, seed: int, database: str) -> None:
     org = _org(tmp_path, seed)
-    inc = open_database(f"sqlite:///{tmp_path / 'inc.db'}")
-    full = open_database(f"sqlite:///{tmp_path / 'full.db'}")
+    if database == "postgresql":  # two databases on the server: the copies of rows are made in SQL
+        inc, full = open_database(postgres_url()), open_database(postgres_twin_url())
+    else:
+        inc = open_database(f"sqlite:///{tmp_path / 'inc.db'}")
+        full = open_database(f"sqlite:///{tmp_path / 'full.db'}")
     _ingest_org(inc, org)
     _ingest_org(full, org)
     rng = random.Random(seed)
