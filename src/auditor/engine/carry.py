@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import and_, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
@@ -22,6 +22,7 @@ from auditor.engine.window import period_from_label
 from auditor.findings.accountability import Roster
 from auditor.findings.tracking import CarryOver
 from auditor.rulebook import Rule
+from auditor.store.bulk import insert_rows
 from auditor.store.models import CadenceResult
 
 if TYPE_CHECKING:
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
 MAX_LEFT_OUT = 2000
 """Judgements per rule that a copy of cadence rows leaves out by key (bound parameters); a rule with more
 gets all its rows built."""
-INSERT_BATCH = 5000
 SEPARATOR = "\x1f"  # between subject and period label in a judgement's key (labels never hold it)
 
 
@@ -92,13 +92,6 @@ def store_cadence(
                 }
             )
     insert_rows(session, CadenceResult, rows)
-
-
-def insert_rows(session: Session, model: Any, rows: list[dict[str, Any]]) -> None:
-    """Core executemany in batches: the ORM's bulk insert costs more than the rows."""
-    connection = session.connection()
-    for start in range(0, len(rows), INSERT_BATCH):
-        connection.execute(insert(model.__table__), rows[start : start + INSERT_BATCH])
 
 
 Touched = Mapping[str, frozenset[str] | None]

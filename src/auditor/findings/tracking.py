@@ -16,6 +16,7 @@ from auditor.findings.lifecycle import ACTIVE, Event, on_sweep, waiver_active
 from auditor.findings.state import FindingState, current_states, latest_rows
 from auditor.findings.waivers import Waiver, governing, load_waivers
 from auditor.rulebook import Rule
+from auditor.store.bulk import insert_rows
 from auditor.store.models import FindingEvent, FindingRow, Sweep
 
 
@@ -95,11 +96,9 @@ class _Writer:
         self.events.append(event.row(key, at=self.at, actor=self.actor, sweep_id=self.sweep.id, details=details))
 
     def flush(self, session: Session) -> None:
-        """Insert through the tables (Core executemany): the ORM's bulk path costs more per row."""
-        connection = session.connection()
-        for model, rows in ((FindingRow, self.rows), (FindingEvent, self.events)):
-            for start in range(0, len(rows), 5000):
-                connection.execute(insert(model.__table__), rows[start : start + 5000])
+        """Insert the snapshot rows and the events (`insert_rows`)."""
+        insert_rows(session, FindingRow, self.rows)
+        insert_rows(session, FindingEvent, self.events)
 
 
 def track(
