@@ -18,14 +18,20 @@ from auditor.synth import generate
 from .test_kpis import _ingest, _sweep
 
 
+def _facts_seen(session: Session) -> tuple[int, int]:
+    """The highest fact row id and the number of rows (what a sweep's plan sees)."""
+    max_id, rows = session.execute(select(func.max(FactRow.id), func.count(FactRow.id))).one()
+    return int(max_id), int(rows)
+
+
 def _anew(engine, window: KpiWindow) -> Items:  # type: ignore[no-untyped-def]
     with Session(engine) as session:
-        return read_items(session, window)
+        return read_items(session, window, *_facts_seen(session))
 
 
 def _current(engine, window: KpiWindow) -> Items:  # type: ignore[no-untyped-def]
     with Session(engine) as session:
-        return current_items(session, window)
+        return current_items(session, window, *_facts_seen(session))
 
 
 def _stored_max(engine) -> int:  # type: ignore[no-untyped-def]

@@ -23,6 +23,8 @@ from auditor.engine.window import SweepWindow
 from auditor.ingest.loader import validate_row
 from auditor.ingest.readers import read_rows
 from auditor.kpis import LOADED_KINDS, compute_kpis
+from auditor.kpis.items import from_loaded as items_from_loaded
+from auditor.kpis.window import KpiWindow
 from auditor.rulebook import load_rulebook
 from auditor.store import open_database
 from auditor.synth import generate
@@ -129,6 +131,7 @@ def test_kpis_from_the_loaded_facts_equal_the_kpis_read_again(tmp_path: Path) ->
     window = SweepWindow(as_of=result.as_of, since=result.since)
     with Session(engine) as session:
         facts = load_facts(session, rule_kinds(BOOK.rules), window.as_of_end)
-    loaded = compute_kpis(engine, summary.sweep_id, loaded=facts)
+    records = items_from_loaded(facts, KpiWindow.of_days(result.as_of, result.since), 0, 0)
+    loaded = compute_kpis(engine, summary.sweep_id, items=records)
     assert loaded == compute_kpis(engine, summary.sweep_id)
     assert loaded["mystery_shopping"]["visits"] > 0 and loaded["conversion"]["total"]["inquiries"] > 0

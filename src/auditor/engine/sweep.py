@@ -171,15 +171,13 @@ def _sweep(
             states, carried, pending = combine(rules, plan, evaluation, members, by_id)
             del by_id
             checks = _checks(rules, evaluation)
-            # A sweep that loaded every fact of every kind the KPIs read hands them over; else they read their own.
+            # A sweep that loaded every fact of every kind the KPIs read takes their records from those facts.
             every_fact = all(group is None for group in plan.groups) and LOADED_KINDS.issubset(rule_kinds(rules))
-            loaded = plan.facts if every_fact else None
-            items = _kpi_items(engine, plan, window, loaded)
-            kpis = compute_kpis(
-                engine, sweep_id, checks=checks, loaded=loaded, items=None if loaded else items, **settings.as_kwargs()
-            )
+            kpi_window = KpiWindow.of_days(window.as_of, window.since)
+            items = _kpi_items(engine, plan, kpi_window, every_fact)
+            kpis = compute_kpis(engine, sweep_id, checks=checks, items=items, **settings.as_kwargs())
             kpis["basis"] = basis
-            plan.facts, loaded = [], None  # the largest objects of a sweep
+            plan.facts = []  # the largest objects of a sweep
             with Session(engine) as session, session.begin():
                 sweep = session.get_one(Sweep, sweep_id)
                 session.execute(insert(RuleCheck), [{**check, "sweep_id": sweep_id} for check in checks])
@@ -193,7 +191,7 @@ def _sweep(
                     session, sweep, produced, checked, today=today, actor=actor, due_days=policy.due_days, carry=carry
                 )
                 save_states(session, sweep_id, rules, plan, states)
-                save_items(session, sweep_id, KpiWindow.of_days(window.as_of, window.since), items)
+                save_items(session, sweep_id, kpi_window, items)
                 _pause_if_asked()
                 sweep.findings_count = len(produced)
                 sweep.engine_errors_count = len(errors)
@@ -205,13 +203,13 @@ def _sweep(
     return SweepSummary(sweep_id, window, evaluated, rows, errors, dict(lifecycle), partitions)
 
 
-def _kpi_items(engine: Engine, plan: Plan, window: SweepWindow, loaded: list[EngineFact] | None) -> Items:
-    """The KPI records of the window's facts: from the facts the sweep loaded, else the stored ones updated."""
-    kpi_window = KpiWindow.of_days(window.as_of, window.since)
-    if loaded is not None:
-        return items_from_loaded(loaded, kpi_window, plan.max_fact_id, plan.rows)
+def _kpi_items(engine: Engine, plan: Plan, window: KpiWindow, every_fact: bool) -> Items:
+    """The KPI records of the window's facts: from the facts the sweep loaded (`every_fact`: all of the kinds the
+    KPIs read), else the stored ones brought up to the facts the plan saw."""
+    if every_fact:
+        return items_from_loaded(plan.facts, window, plan.max_fact_id, plan.rows)
     with Session(engine) as session:
-        return current_items(session, kpi_window)
+        return current_items(session, window, plan.max_fact_id, plan.rows)
 
 
 def _cluster(scheduler: str | None) -> contextlib.AbstractContextManager[Any]:

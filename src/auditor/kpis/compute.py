@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -14,16 +14,15 @@ from auditor.kpis.adherence import MONITORING_PROSPECTING_AREAS, area_adherence,
 from auditor.kpis.conversion import conversion_by_region
 from auditor.kpis.mystery import DEFAULT_MYSTERY_THRESHOLD, mystery_shopping
 from auditor.kpis.turnaround import PRESALES_TARGET_BUSINESS_DAYS, material_tat, presales_tat
-from auditor.kpis.window import KpiWindow, loaded_window_facts, roster, window_facts
+from auditor.kpis.window import KpiWindow, roster, window_facts
 from auditor.store.models import FactRow
 
 if TYPE_CHECKING:
-    from auditor.engine.facts import EngineFact
     from auditor.kpis.items import Items
 
 FACT_KINDS = ("mystery_shop", "material_request", "material_delivery", "presales_request", "opportunity_stage")
 LOADED_KINDS = frozenset(FACT_KINDS) | {"person"}
-"""The kinds the KPIs read (the roster too): a sweep that loaded all of them hands its facts over."""
+"""The kinds the KPIs read (the roster too): a sweep that loaded all of them takes the KPI records from them."""
 
 
 def compute_kpis(
@@ -35,25 +34,20 @@ def compute_kpis(
     presales_business_days: int = PRESALES_TARGET_BUSINESS_DAYS,
     holidays: frozenset[date] = frozenset(),
     checks: list[dict[str, Any]] | None = None,
-    loaded: Sequence[EngineFact] | None = None,
     items: Items | None = None,
 ) -> dict[str, Any]:
     """The KPIs of a sweep (latest complete one by default); docs/kpis.md defines each value.
 
     `checks` are the sweep's per-rule check counts when they are not stored yet (a sweep computing its own KPIs).
-    `loaded`: the facts the sweep loaded, when they hold every kind of LOADED_KINDS (read from the database
-    otherwise). `items`: the KPI records of the current facts in the sweep's window (kpis/items.py), read
-    instead of the facts when given.
+    `items`: the KPI records of the current facts in the sweep's window (kpis/items.py: a sweep has them from
+    the facts it loaded or from the last sweep's), read instead of the facts when given.
     """
     with Session(engine) as session:
         sweep = get_sweep(session, sweep_id)
         window = KpiWindow.of_sweep(sweep)
-        if loaded is None:
-            facts = items.facts() if items else {kind: window_facts(session, kind, window) for kind in FACT_KINDS}
-            people = roster(session, window)
+        facts = items.facts() if items else {kind: window_facts(session, kind, window) for kind in FACT_KINDS}
+        people = roster(session, window)
         sweep_key = sweep.id
-    if loaded is not None:
-        facts, people = loaded_window_facts(loaded, window, FACT_KINDS)
     if checks is None:
         checks = sweep_checks(engine, sweep_key)
     kpis = {

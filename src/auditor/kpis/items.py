@@ -131,23 +131,23 @@ def from_loaded(facts: Iterable[EngineFact], window: KpiWindow, max_fact_id: int
     return Items(records, max_fact_id, fact_rows)
 
 
-def current_items(session: Session, window: KpiWindow) -> Items:
-    """The records of the current facts in the window: the stored ones brought up to date, or read anew."""
-    max_id, rows = session.execute(select(func.coalesce(func.max(FactRow.id), 0), func.count(FactRow.id))).one()
+def current_items(session: Session, window: KpiWindow, max_fact_id: int, fact_rows: int) -> Items:
+    """The records of the current facts in the window, for facts up to row `max_fact_id` (`fact_rows` rows: what
+    the sweep's plan saw): the stored ones brought up to date, or read anew."""
     stored = session.get(KpiItems, 1)
     if stored is not None and stored.fingerprint == fingerprint(window):
         kept = session.execute(select(func.count(FactRow.id)).where(FactRow.id <= stored.max_fact_id)).scalar()
         if kept == stored.fact_rows:
-            items = Items(_decode(stored.records), stored.max_fact_id, stored.fact_rows)
-            _apply(session, items, FactRow.id > stored.max_fact_id, window)
-            return Items(items.records, int(max_id), int(rows))
-    return read_items(session, window)
+            items = Items(_decode(stored.records), max_fact_id, fact_rows)
+            _apply(session, items, FactRow.id.between(stored.max_fact_id + 1, max_fact_id), window)
+            return items
+    return read_items(session, window, max_fact_id, fact_rows)
 
 
-def read_items(session: Session, window: KpiWindow) -> Items:
-    """The records of the current facts in the window, read from the facts."""
-    max_id, rows = session.execute(select(func.coalesce(func.max(FactRow.id), 0), func.count(FactRow.id))).one()
-    items = Items({kind: {} for kind in RECORDS}, int(max_id), int(rows))
+def read_items(session: Session, window: KpiWindow, max_fact_id: int, fact_rows: int) -> Items:
+    """The records of the current facts in the window, read from the facts (as the sweep's `load_facts` reads
+    them; `max_fact_id` and `fact_rows` describe those facts)."""
+    items = Items({kind: {} for kind in RECORDS}, max_fact_id, fact_rows)
     _apply(session, items, FactRow.current.is_(True), window)
     return items
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -11,11 +10,10 @@ from sqlalchemy import Text, select, type_coerce
 from sqlalchemy.orm import Session
 
 from auditor.engine.stored import decode_fields, stored_payload
-from auditor.facts import model_for
 from auditor.store.models import FactRow, Sweep
 
 if TYPE_CHECKING:
-    from auditor.engine.facts import EngineFact
+    pass
 
 
 @dataclass(frozen=True)
@@ -79,37 +77,3 @@ def _fields(values: dict[str, Any]) -> _Fields:
     item = _Fields()
     item.__dict__ = values
     return item
-
-
-def loaded_window_facts(
-    facts: Iterable[EngineFact], window: KpiWindow, kinds: Iterable[str]
-) -> tuple[dict[str, list[Any]], dict[str, Any]]:
-    """`window_facts` of each kind and `roster`, taken from facts a sweep already loaded and decoded.
-
-    `facts` must hold every current fact of those kinds and of `person` that happened before the window
-    end, in load order (`sweep.load_facts`). Their values equal the validated models' fields
-    (engine/stored.py), so the KPIs read them as attributes without reading or validating anything again.
-    """
-    wanted = {kind: [] for kind in kinds}
-    people: dict[str, Any] = {}
-    time_fields: dict[str, str] = {}
-    start, end = window.start, window.end
-    for fact in facts:
-        kind = fact.kind
-        into = wanted.get(kind)
-        if into is None and kind != "person":
-            continue
-        name = time_fields.get(kind)
-        if name is None:
-            name = time_fields[kind] = model_for(kind).time_field
-        at = fact.values[name]
-        if at.__class__ is not datetime:
-            at = datetime(at.year, at.month, at.day)
-        if at >= end:
-            continue
-        item = _fields(fact.values)
-        if kind == "person":
-            people[item.id] = item
-        if into is not None and (start is None or at >= start):
-            into.append(item)
-    return wanted, people
