@@ -11,7 +11,7 @@ again after the copy.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from sqlalchemy import and_, insert, literal, or_, select, update
@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from auditor.engine.evaluate import Evaluation
 from auditor.engine.window import period_from_label
 from auditor.findings.accountability import Roster
-from auditor.findings.tracking import CarryOver
+from auditor.findings.tracking import CarryOver, Touched
 from auditor.rulebook import Rule
 from auditor.store.bulk import insert_rows
 from auditor.store.models import CadenceResult
@@ -62,12 +62,12 @@ def store_cadence(
 
     Rows of judgements the sweep carried over (`carry`) are copied from the base sweep; the rest are built here.
     """
-    copied = (
-        {}
-        if carry is None
-        else {r.id: carry.touched[r.id] for r in rules if r.template == "cadence" and r.id in carry.touched}
-    )
-    copied = {rule_id: keys for rule_id, keys in copied.items() if _left_out(keys) <= MAX_LEFT_OUT}
+    touched = carry.touched if carry is not None else {}
+    copied = {
+        rule.id: touched[rule.id]
+        for rule in rules
+        if rule.template == "cadence" and rule.id in touched and _left_out(touched[rule.id]) <= MAX_LEFT_OUT
+    }
     if copied:
         _copy_cadence(session, sweep_id, carry.base_sweep, copied, roster)  # type: ignore[union-attr]
     rows = []
@@ -94,9 +94,6 @@ def store_cadence(
     insert_rows(session, CadenceResult, rows)
 
 
-Touched = Mapping[str, frozenset[str] | None]
-
-
 def _left_out(touched: Touched) -> int:
     return sum(1 if periods is None else len(periods) for periods in touched.values())
 
@@ -119,7 +116,8 @@ def _copy_cadence(session: Session, sweep_id: int, base: int, copied: dict[str, 
         if roster.team_manager(subject) != manager:
             moved[roster.team_manager(subject)].append(subject)
     for manager, subjects in sorted(moved.items()):
+        subjects.sort()
         for start in range(0, len(subjects), MAX_LEFT_OUT):
-            batch = sorted(subjects)[start : start + MAX_LEFT_OUT]
+            batch = subjects[start : start + MAX_LEFT_OUT]
             where = and_(table.c.sweep_id == sweep_id, table.c.subject.in_(batch))
             session.execute(update(table).where(where).values(manager_id=manager))

@@ -95,6 +95,7 @@ def resolve_window(
     return SweepWindow(as_of=as_of, since=since, holidays=holidays)
 
 
+@gc_paused()  # resumed after the call returns, once the sweep's objects are freed: little is left to scan
 def run_sweep(
     engine: Engine,
     rules: list[Rule],
@@ -125,30 +126,10 @@ def run_sweep(
     last complete sweep are evaluated, the others' outcomes are carried over
     (engine/incremental.py); everything stored is the same either way.
     """
-    with gc_paused():  # resumed once the sweep's objects are freed: a collection then has little to scan
-        return _sweep(
-            engine, rules, as_of, since, jobs, rules_digest, policy, actor, today, cluster_address=scheduler, full=full
-        )
-
-
-def _sweep(
-    engine: Engine,
-    rules: list[Rule],
-    as_of: date,
-    since: date | None,
-    jobs: int,
-    rules_digest: str,
-    policy: Policy | None,
-    actor: str | None,
-    today: date | None,
-    cluster_address: str | None,
-    full: bool,
-) -> SweepSummary:
-    """`run_sweep` with the collector paused."""
     policy = policy or Policy()
     actor = actor or default_actor()
     today = today or policy.today()
-    with exclusive(engine, "start a sweep"), _cluster(cluster_address) as cluster:
+    with exclusive(engine, "start a sweep"), _cluster(scheduler) as cluster:
         settings = kpi_settings(rules, policy)
         basis = kpi_basis(engine, settings.fingerprint())  # before loading: a load meanwhile invalidates it
         sweep_id, window, plan, roster = _begin(engine, rules, as_of, since, policy, actor, rules_digest, full)

@@ -19,6 +19,9 @@ from auditor.rulebook import Rule
 from auditor.store.bulk import insert_rows
 from auditor.store.models import FindingEvent, FindingRow, Sweep
 
+Touched = Mapping[str, frozenset[str] | None]
+"""A rule's partitions judged again: by key, None (the whole partition) or the occurrences judged again."""
+
 
 @dataclass(frozen=True)
 class CarryOver:
@@ -30,7 +33,7 @@ class CarryOver:
     """
 
     base_sweep: int
-    touched: Mapping[str, Mapping[str, frozenset[str] | None]]
+    touched: Mapping[str, Touched]
 
     def fresh(self, rule_id: str, subject: str, occurrence: str) -> bool:
         """Whether a judgement is the sweep's own (its rows are built), not the base sweep's (copied)."""
