@@ -232,6 +232,22 @@ def size_for(facts: int, seed: int) -> tuple[int, int]:
 # ---------------------------------------------------------------- steps in child processes
 
 
+def parse_or_run_step(parser: Any, steps: dict[str, Step], argv: list[str] | None) -> Any:
+    """Parse a benchmark's arguments, with the hidden `--step` options `run_step` calls it with.
+
+    Returns the options, or None after running the step asked for in this process (`child_main`).
+    """
+    import argparse
+
+    parser.add_argument("--step", choices=sorted(steps), help=argparse.SUPPRESS)
+    parser.add_argument("--step-args", help=argparse.SUPPRESS)
+    opts = parser.parse_args(argv)
+    if opts.step:
+        child_main(steps, opts.step, opts.workdir, opts.step_args)
+        return None
+    return opts
+
+
 def child_main(steps: dict[str, Step], step: str, work: Path, payload: str) -> None:
     """Run one step in this process and print its result (with this process's peak RSS) as the last line."""
     result = steps[step](work, json.loads(payload))

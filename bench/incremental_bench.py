@@ -151,12 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=2, help="sweep worker processes (default 2)")
     parser.add_argument("--workdir", type=Path, help="as bench/sweep_bench.py (default /tmp/auditor-bench/sweep-FACTS)")
     parser.add_argument("--json", type=Path, help="also write every measurement to this file")
-    parser.add_argument("--step", choices=sorted(STEPS), help=argparse.SUPPRESS)
-    parser.add_argument("--step-args", help=argparse.SUPPRESS)
-    opts = parser.parse_args(argv)
-    if opts.step:
-        benchlib.child_main(STEPS, opts.step, opts.workdir, opts.step_args)
-        return 0
+    opts = benchlib.parse_or_run_step(parser, STEPS, argv)
+    if opts is None:
+        return 0  # a step, run in this child process
     work = (opts.workdir or Path(f"/tmp/auditor-bench/sweep-{opts.facts}-seed{opts.seed}")).resolve()
     work.mkdir(parents=True, exist_ok=True)
     state = setup(work, opts)

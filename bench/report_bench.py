@@ -299,12 +299,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ingest", choices=("bulk", "orm"), default="bulk", help="how to load the CSVs (see above)")
     parser.add_argument("--workdir", type=Path, help="keep (and reuse) data, database and reports here")
     parser.add_argument("--json", type=Path, help="also write every measurement to this file")
-    parser.add_argument("--step", choices=sorted(STEPS), help=argparse.SUPPRESS)
-    parser.add_argument("--step-args", help=argparse.SUPPRESS)
-    opts = parser.parse_args(argv)
-    if opts.step:
-        benchlib.child_main(STEPS, opts.step, opts.workdir, opts.step_args)
-        return 0
+    opts = benchlib.parse_or_run_step(parser, STEPS, argv)
+    if opts is None:
+        return 0  # a step, run in this child process
     opts.formats = [f for f in opts.formats.split(",") if f]
     if unknown := set(opts.formats) - set(FORMATS):
         parser.error(f"unknown formats {sorted(unknown)}")

@@ -340,12 +340,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--naive-timeout", type=float, default=120.0, help="seconds per naive session (default 120)")
     parser.add_argument("--naive-memory-gb", type=int, default=4, help="address-space limit of a naive session")
     parser.add_argument("--json", type=Path, help="also write every measurement to this file")
-    parser.add_argument("--step", choices=sorted(STEPS), help=argparse.SUPPRESS)
-    parser.add_argument("--step-args", help=argparse.SUPPRESS)
-    opts = parser.parse_args(argv)
-    if opts.step:
-        benchlib.child_main(STEPS, opts.step, opts.workdir, opts.step_args)
-        return 0
+    opts = benchlib.parse_or_run_step(parser, STEPS, argv)
+    if opts is None:
+        return 0  # a step, run in this child process
     baselines = [b for b in opts.baselines.split(",") if b]
     work = (opts.workdir or Path(f"/tmp/auditor-bench/sweep-{opts.facts}-seed{opts.seed}")).resolve()
     work.mkdir(parents=True, exist_ok=True)
