@@ -108,10 +108,12 @@ def _snapshot(engine: Engine, sweep_id: int, lifecycle: bool = True) -> dict[str
     return out
 
 
-def _sweep(engine: Engine, as_of: date, policy: Policy, full: bool, rules_dir: Path = RULES) -> int:
+def _sweep(
+    engine: Engine, as_of: date, policy: Policy, full: bool, rules_dir: Path = RULES, today: date | None = None
+) -> int:
     book = load_rulebook([rules_dir], policy)
     summary = run_sweep(
-        engine, book.rules, as_of, jobs=1, policy=book.policy, rules_digest=book.digest, today=as_of, full=full
+        engine, book.rules, as_of, jobs=1, policy=book.policy, rules_digest=book.digest, today=today or as_of, full=full
     )
     assert not summary.errors
     return summary.sweep_id
@@ -141,26 +143,30 @@ def test_incremental_equals_full_through_random_changes(tmp_path: Path, seed: in
     rng = random.Random(seed)
     holiday = Policy(holidays=frozenset({org.as_of - timedelta(days=20)}))
     changed = _changed_rules(tmp_path)
-    # (share of facts corrected, as-of shift in days, policy, rules); the seeds take different paths
-    rounds = [(0, 0, Policy(), RULES), (0.02, 0, Policy(), RULES)]
+    # (share of facts corrected, as-of shift in days, days from as-of to today, policy, rules); re-sweeps of the
+    # same window on a later day lapse the waivers granted between sweeps; the seeds take different paths
+    rounds = [(0, 0, 0, Policy(), RULES), (0.02, 0, 0, Policy(), RULES)]
     if seed % 2:
-        rounds += [(0.0, 0, Policy(), RULES), (0.01, 7, holiday, RULES), (0.03, 7, holiday, RULES)]
+        rounds += [(0.0, 0, 5, Policy(), RULES), (0.01, 7, 0, holiday, RULES), (0.03, 7, 0, holiday, RULES)]
     else:
-        rounds += [(0.01, 7, Policy(), changed), (0.05, 7, Policy(), changed)]
-    carried = 0
-    for share, shift, policy, rules_dir in rounds:
+        rounds += [(0.01, 0, 4, Policy(), RULES), (0.01, 7, 0, Policy(), changed), (0.05, 7, 0, Policy(), changed)]
+    carried = lapsed = 0
+    for share, shift, later, policy, rules_dir in rounds:
         if share:
             _ingest_changes([inc, full], _changes(inc, rng, share, tmp_path))
         if share and not shift:
             _ingest_changes([inc, full], _move_person(inc, tmp_path))
         as_of = org.as_of + timedelta(days=shift)
-        a = _sweep(inc, as_of, policy, full=False, rules_dir=rules_dir)
-        b = _sweep(full, as_of, policy, full=True, rules_dir=rules_dir)
+        today = as_of + timedelta(days=later)
+        a = _sweep(inc, as_of, policy, full=False, rules_dir=rules_dir, today=today)
+        b = _sweep(full, as_of, policy, full=True, rules_dir=rules_dir, today=today)
         assert a == b
         assert _snapshot(inc, a) == _snapshot(full, b), (share, shift, rules_dir)
         carried += _states_agree(inc, full)
-        _triage([inc, full], a, as_of, rng)
+        lapsed += _lapses(inc, a) if later else 0
+        _triage([inc, full], a, today, rng)
     assert carried  # the incremental database did carry partitions over
+    assert lapsed  # a waiver lapsed in a re-sweep of the same window
     inc.dispose()
     full.dispose()
 
@@ -225,6 +231,15 @@ def _triage(engines: list[Engine], sweep_id: int, today: date, rng: random.Rando
         )
 
 
+def _lapses(engine: Engine, sweep_id: int) -> int:
+    """How many waivers lapsed in a sweep (its waiver_expired events)."""
+    with Session(engine) as session:
+        query = select(FindingEvent.id).where(
+            FindingEvent.sweep_id == sweep_id, FindingEvent.action == "waiver_expired"
+        )
+        return len(session.execute(query).all())
+
+
 def _states_agree(inc: Engine, full: Engine) -> int:
     """The stored rule states of both databases are equal; returns how many partitions they hold."""
     with Session(inc) as a, Session(full) as b:
@@ -246,3 +261,46 @@ def test_incremental_equals_full_on_each_database(db_url: str, tmp_path: Path) -
         b = _sweep(engine, org.as_of, Policy(), full=True)
         assert _snapshot(engine, a, lifecycle=False) == _snapshot(engine, b, lifecycle=False)
     engine.dispose()
+
+
+def test_a_waiver_of_a_finding_no_longer_judged_lapses_in_a_re_sweep(tmp_path: Path) -> None:
+    """A waived finding whose facts moved out of the window is neither produced nor judged; once its waiver
+    lapses, a re-sweep of the same window (which carries every other finding over) records the lapse as a full
+    sweep does."""
+    org = _org(tmp_path, 4)
+    inc = open_database(f"sqlite:///{tmp_path / 'inc.db'}")
+    full = open_database(f"sqlite:///{tmp_path / 'full.db'}")
+    for engine in (inc, full):
+        _ingest_org(engine, org)
+        _sweep(engine, org.as_of, Policy(), full=True)
+    with Session(inc) as session:
+        row = session.execute(
+            select(FindingRow).where(FindingRow.rule_id == "MAT-001").order_by(FindingRow.finding_key).limit(1)
+        ).scalar_one()
+        fact = session.get_one(FactRow, row.evidence[0])  # the request, by its id
+        other = (
+            session.execute(
+                select(FindingRow.finding_key).where(FindingRow.rule_id == "STG-003").order_by(FindingRow.finding_key)
+            )
+            .scalars()
+            .first()
+        )
+    moved = dict(fact.payload, requested_at=(org.as_of + timedelta(days=30)).isoformat() + "T10:00:00")
+    path = tmp_path / "moved.jsonl"
+    path.write_text(json.dumps(moved) + "\n", encoding="utf-8")
+    for engine in (inc, full):
+        triage.apply_action(
+            engine, [row.finding_key], "waive", actor="t", today=org.as_of, reason="r", approver="a", until=org.as_of
+        )
+        triage.apply_action(engine, [other], "resolve", actor="t", today=org.as_of)  # the next sweep reopens it
+    _ingest_changes([inc, full], path)
+    for today in (org.as_of, org.as_of + timedelta(days=3)):
+        a = _sweep(inc, org.as_of, Policy(), full=False, today=today)
+        b = _sweep(full, org.as_of, Policy(), full=True, today=today)
+        assert _snapshot(inc, a) == _snapshot(full, b), today
+    with Session(inc) as session:
+        kept = session.execute(select(FindingRow.id).where(FindingRow.finding_key == row.finding_key)).all()
+        events = session.execute(select(FindingEvent.action).where(FindingEvent.finding_key == row.finding_key))
+        assert len(kept) == 1  # produced by the first sweep only
+        assert [action for (action,) in events][-1] == "waiver_expired"
+    assert _lapses(inc, a) == 1

@@ -66,7 +66,7 @@ def store_cadence(
     copied = {
         rule.id: touched[rule.id]
         for rule in rules
-        if rule.template == "cadence" and rule.id in touched and _left_out(touched[rule.id]) <= MAX_LEFT_OUT
+        if rule.template == "cadence" and rule.id in touched and copies_cadence(touched[rule.id])
     }
     if copied:
         _copy_cadence(session, sweep_id, carry.base_sweep, copied, roster)  # type: ignore[union-attr]
@@ -94,8 +94,9 @@ def store_cadence(
     insert_rows(session, CadenceResult, rows)
 
 
-def _left_out(touched: Touched) -> int:
-    return sum(1 if periods is None else len(periods) for periods in touched.values())
+def copies_cadence(touched: Touched) -> bool:
+    """Whether a cadence rule's rows are copied (few enough judgements made again to leave out by key)."""
+    return sum(1 if periods is None else len(periods) for periods in touched.values()) <= MAX_LEFT_OUT
 
 
 def _copy_cadence(session: Session, sweep_id: int, base: int, copied: dict[str, Touched], roster: Roster) -> None:

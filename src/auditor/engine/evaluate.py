@@ -30,6 +30,18 @@ class RuleOutcome:
 
     checked: set[tuple[str, str]] = field(default_factory=set)
     findings: list[Finding] = field(default_factory=list)
+    carried_checked: int = 0  # judgements carried over as stored, not listed in `checked` (engine/standing.py)
+    carried_findings: int = 0  # findings carried over as stored, not listed in `findings`
+
+    @property
+    def checked_count(self) -> int:
+        """Judgements made, listed or carried."""
+        return len(self.checked) + self.carried_checked
+
+    @property
+    def findings_count(self) -> int:
+        """Findings produced, listed or carried."""
+        return len(self.findings) + self.carried_findings
 
 
 @dataclass

@@ -37,7 +37,7 @@ from auditor.engine.states import Entry, documents, expect_time, pack_ids, times
 from auditor.engine.stored import engine_fact, stored_payload
 from auditor.engine.window import CadencePeriod, SweepWindow, day_start
 from auditor.rulebook import Rule
-from auditor.store.models import FactRow, RuleState
+from auditor.store.models import FactRow, RuleState, Sweep
 
 CACHE_FORMAT = 4
 """Bump when what a partition's outcome means or how it is stored changes: every state then counts as stale."""
@@ -65,6 +65,9 @@ class Plan:
     """Per rule evaluated incrementally (None: evaluated in full): the partitions whose members changed, each
     with None (evaluated again, or gone) or the occurrences judged again (cadence periods; none when the
     outcome stands). Every other judgement stands as in the base sweep (`carry.py` copies its rows)."""
+    rerun: bool = False  # the base sweep is the latest complete one, of the same as-of day
+    people: set[str] = field(default_factory=set)  # ids of the people whose facts changed since the base sweep
+    branches: set[str] = field(default_factory=set)  # the branches those people's versions name
 
     @property
     def periods(self) -> list[dict[str, frozenset[str]]]:
@@ -124,6 +127,10 @@ def plan_sweep(session: Session, rules: Sequence[Rule], window: SweepWindow, loa
     plan.touched = [None for _ in rules]
     if base is not None and usable:
         plan.base_sweep = base.sweep_id
+        latest = session.execute(
+            select(Sweep.id, Sweep.as_of).where(Sweep.status == "complete").order_by(Sweep.id.desc()).limit(1)
+        ).one_or_none()
+        plan.rerun = latest is not None and tuple(latest) == (base.sweep_id, window.as_of)
         _plan_changes(session, plan, compiled, usable, base, window, full_kinds)
     return plan
 
@@ -163,6 +170,11 @@ def _plan_changes(
     for kind in kinds - full_kinds:
         plan.counts[kind] = _count(base.fact_counts, kind, added, replaced, end)
     joined = [fact for fact, current, at in added if current and at < end]
+    for fact, _, _ in [*added, *replaced]:
+        if fact.kind == "person":
+            plan.people.add(str(fact.values.get("id", fact.natural_id)))
+            if fact.values.get("branch"):
+                plan.branches.add(str(fact.values["branch"]))
     gone = {fact.row_id for fact, _, _ in replaced}
     touched = [fact for fact, _, _ in added] + [fact for fact, _, _ in replaced]
     docs = documents(session, [compiled[i].rule.id for i in usable])

@@ -59,6 +59,9 @@ class Carried:
 
     messages: dict[str, str] = field(default_factory=dict)
     evidence: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    kept: dict[str, dict[str, Entry]] = field(default_factory=dict)
+    """Without expanding (`combine(expand=False)`): per rule, the stored partitions whose outcomes stand, as
+    stored; their judgements and findings are counted in the outcome, not listed (engine/standing.py)."""
 
 
 def combine(
@@ -67,13 +70,15 @@ def combine(
     evaluation: Evaluation,
     members: dict[int, dict[str, list[int]]],
     facts: Mapping[int, EngineFact],
+    expand: bool = True,
 ) -> tuple[dict[str, dict[str, Entry]], Carried, dict[str, list[Any]]]:
     """Complete a fresh evaluation with what the plan carries over.
 
     `members` are the row ids of each evaluated partition, `facts` the evaluated facts by row id. Returns
     the rules' new partition states (a rule with engine errors gets none: evaluated in full next), what
     the carried findings bring, and the stored form of every fresh finding by key (`remember` adds its
-    rendered message before the states are saved).
+    rendered message before the states are saved). Unless `expand`, carried outcomes are only counted in
+    the evaluation's outcomes and handed over as stored (`Carried.kept`).
     """
     failed: dict[str, set[str]] = {}
     for error in evaluation.errors:
@@ -105,7 +110,12 @@ def combine(
         for key, (periods, ids, stored, times) in partial.items():
             fresh[key][0], fresh[key][3] = ids, times
             kept[key] = [ids, [o for o in stored[1] if o not in periods], [f for f in stored[2] if f[0] not in periods]]
-        _add_all(outcome, rule.id, kept, carried)
+        if expand:
+            _add_all(outcome, rule.id, kept, carried)
+        else:
+            carried.kept[rule.id] = kept
+            outcome.carried_checked = sum(len(entry[1]) for entry in kept.values())
+            outcome.carried_findings = sum(len(entry[2]) for entry in kept.values())
         for key, entry in kept.items():
             if key in fresh:
                 fresh[key][1].extend(entry[1])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import time
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from auditor.engine.carry import carry_over, store_cadence
 from auditor.engine.evaluate import Evaluation, evaluate
 from auditor.engine.facts import EngineFact
 from auditor.engine.incremental import Plan, plan_sweep
+from auditor.engine.standing import Judged, lean, split_carried
 from auditor.engine.states import Carried, combine, remember, save_states
 from auditor.engine.stored import engine_fact, stored_payload
 from auditor.engine.window import SweepWindow
@@ -149,7 +151,9 @@ def run_sweep(
             evidence = _evidence_values(evaluation, plan.facts)
             partitions = plan.stats(members)
             by_id = {fact.row_id: fact for fact in plan.facts}
-            states, carried, pending = combine(rules, plan, evaluation, members, by_id)
+            carry = carry_over(plan, rules, evaluation)
+            leaving = lean(plan, rules, carry)  # carried findings stay in the database unless tracked again
+            states, carried, pending = combine(rules, plan, evaluation, members, by_id, expand=not leaving)
             del by_id
             checks = _checks(rules, evaluation)
             # A sweep that loaded every fact of every kind the KPIs read takes their records from those facts.
@@ -164,17 +168,21 @@ def run_sweep(
                 session.execute(insert(RuleCheck), [{**check, "sweep_id": sweep_id} for check in checks])
                 rows, errors, produced = _store(session, sweep, rules, evaluation, evidence, roster, carried)
                 remember(pending, {item.key: item.message for item in produced})
-                carry = carry_over(plan, rules, evaluation)
                 store_cadence(session, sweep_id, rules, evaluation, roster, carry)
                 sweep.kpis = kpis
-                checked = {rule_id: outcome.checked for rule_id, outcome in evaluation.outcomes.items()}
+                checked: dict[str, Any] = {rule_id: outcome.checked for rule_id, outcome in evaluation.outcomes.items()}
+                if leaving:
+                    split = split_carried(session, rules, carried.kept, checked, roster, plan)
+                    produced += split.again
+                    carry = dataclasses.replace(carry, standing=split.keys, watch=split.watch)  # type: ignore[arg-type]
+                    checked = {rule_id: Judged(fresh, carried.kept[rule_id]) for rule_id, fresh in checked.items()}
                 lifecycle = track(
                     session, sweep, produced, checked, today=today, actor=actor, due_days=policy.due_days, carry=carry
                 )
                 save_states(session, sweep_id, rules, plan, states)
                 save_items(session, sweep_id, kpi_window, items)
                 _pause_if_asked()
-                sweep.findings_count = len(produced)
+                sweep.findings_count = len(produced) + (len(carry.standing or ()) if carry else 0)
                 sweep.engine_errors_count = len(errors)
                 sweep.finished_at = datetime.now()
                 sweep.status = "complete"
@@ -247,8 +255,8 @@ def _checks(rules: list[Rule], evaluation: Evaluation) -> list[dict[str, Any]]:
         {
             "rule_id": rule.id,
             "area": rule.area,
-            "checked": len(evaluation.outcomes[rule.id].checked),
-            "violations": len(evaluation.outcomes[rule.id].findings),
+            "checked": evaluation.outcomes[rule.id].checked_count,
+            "violations": evaluation.outcomes[rule.id].findings_count,
         }
         for rule in sorted(rules, key=lambda r: r.id)
     ]
@@ -316,8 +324,8 @@ def _store(
                 "area": rule.area,
                 "severity": rule.severity,
                 "title": rule.title,
-                "checked": len(outcome.checked),
-                "findings": len(outcome.findings),
+                "checked": outcome.checked_count,
+                "findings": outcome.findings_count,
             }
         )
     errors = []

@@ -23,4 +23,9 @@ class Finding:
     @property
     def key(self) -> str:
         """The stable key that identifies this finding across sweeps."""
-        return f"{self.rule_id}|{self.subject}|{self.occurrence}"
+        return finding_key(self.rule_id, self.subject, self.occurrence)
+
+
+def finding_key(rule_id: str, subject: str, occurrence: str) -> str:
+    """The key of a rule's finding for a subject and occurrence."""
+    return f"{rule_id}|{subject}|{occurrence}"

@@ -13,6 +13,9 @@ from sqlalchemy.orm import Session
 from auditor.findings.lifecycle import ACTIVE, Status
 from auditor.store.models import FindingEvent, FindingRow
 
+KEY_BATCH = 500  # finding keys per IN (...) query
+KEYS_LOOKED_UP = 50_000  # more keys than this are read in one pass over every event
+
 
 @dataclass
 class FindingState:
@@ -51,24 +54,30 @@ def current_states(
 ) -> dict[str, FindingState]:
     """The current state of every tracked finding, of the given keys, or (`sweep_id`) of one sweep's findings.
 
-    Reads only the event columns folding needs, oldest first.
+    Reads only the event columns folding needs, oldest first: of up to KEYS_LOOKED_UP keys, by key (in batches);
+    of more, or all, in one pass.
     """
     e = FindingEvent
     query = select(e.finding_key, e.sweep_id, e.to_status, e.details).order_by(e.id)
     wanted = None if keys is None else set(keys)
-    if wanted is not None and len(wanted) <= 500:
-        query = query.where(e.finding_key.in_(sorted(wanted)))
+    queries = [query]
+    if wanted is not None and len(wanted) <= KEYS_LOOKED_UP:
+        ordered = sorted(wanted)
+        queries = [
+            query.where(e.finding_key.in_(ordered[i : i + KEY_BATCH])) for i in range(0, len(ordered), KEY_BATCH)
+        ]
     if sweep_id is not None:
-        query = query.where(e.finding_key.in_(select(FindingRow.finding_key).where(FindingRow.sweep_id == sweep_id)))
+        queries = [
+            q.where(e.finding_key.in_(select(FindingRow.finding_key).where(FindingRow.sweep_id == sweep_id)))
+            for q in queries
+        ]
     states: dict[str, FindingState] = {}
-    for key, event_sweep, to_status, details in session.execute(query):
-        if wanted is not None and key not in wanted:
-            continue
-        states[key] = fold(states.get(key), key, event_sweep, to_status, details)
+    for batch in queries:
+        for key, event_sweep, to_status, details in session.execute(batch):
+            if wanted is not None and key not in wanted:
+                continue
+            states[key] = fold(states.get(key), key, event_sweep, to_status, details)
     return states
-
-
-KEY_BATCH = 500  # finding keys per IN (...) query
 
 
 def latest_rows(session: Session, keys: Iterable[str] | None = None) -> dict[str, FindingRow]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -34,6 +34,12 @@ class CarryOver:
 
     base_sweep: int
     touched: Mapping[str, Touched]
+    standing: Sequence[str] | None = None
+    """A lean re-sweep (engine/standing.py): the carried findings whose base rows stand, copied with the
+    appearance their status gives; every other carried finding is among the produced ones."""
+    watch: Set[str] = frozenset()
+    """A lean re-sweep: the findings not produced whose state the sweep may change (judged again, or changed
+    since the base sweep); only these and the produced ones are looked up."""
 
     def fresh(self, rule_id: str, subject: str, occurrence: str) -> bool:
         """Whether a judgement is the sweep's own (its rows are built), not the base sweep's (copied)."""
@@ -124,16 +130,19 @@ def track(
     finding whose row would equal its row in that sweep but for the sweep and
     appearance is copied in the database instead of written from here.
     """
-    states = current_states(session)
+    lean = carry is not None and carry.standing is not None
+    produced_keys = {p.key for p in produced}
+    states = current_states(session, produced_keys | carry.watch) if lean else current_states(session)  # type: ignore[union-attr]
     waivers = load_waivers(session)
     before = previous_sweep(session, sweep)
     rerun = before is not None and before.as_of == sweep.as_of
     copying = carry is not None and before is not None and before.id == carry.base_sweep and rerun
+    assert copying or not lean, "a lean sweep re-runs the previous sweep's window"
     previous: dict[str, tuple[Any, ...]] = {}  # the previous sweep's rows by key: CARRIED_COLUMNS (or only age)
     if before is not None:
         columns = [getattr(FindingRow, name) for name in CARRIED_COLUMNS] if copying else [FindingRow.age]
         query = select(FindingRow.finding_key, *columns).where(FindingRow.sweep_id == before.id)
-        previous = {key: tuple(values) for key, *values in session.execute(query)}
+        previous = dict(_previous(session, query, sorted(produced_keys) if lean else None))
     age_at = CARRIED_COLUMNS.index("age") if copying else 0
     writer = _Writer(sweep, actor)
     counts: Counter[str] = Counter()
@@ -181,7 +190,8 @@ def track(
                 "manager_id": item.accountable.manager_id,
             }
         )
-    produced_keys = {p.key for p in produced}
+    if lean:
+        produced_keys.update(carry.standing)  # type: ignore[union-attr, arg-type]
     quiet = [k for k, s in states.items() if k not in produced_keys and (s.active or s.status == "waived")]
     for key, row in latest_rows(session, quiet).items():
         if row.rule_id not in checked:
@@ -195,18 +205,45 @@ def track(
     writer.flush(session)
     for appearance, keys in sorted(copies.items()):
         _copy_rows(session, carry.base_sweep, sweep.id, appearance, keys)  # type: ignore[union-attr]
+    if lean:  # standing rows: no event, same status; produced again, active ones recur, the rest stay suppressed
+        standing = sorted(carry.standing)  # type: ignore[union-attr, arg-type]
+        for appearance, active in (("recurring", True), ("suppressed", False)):
+            if copied := _copy_rows(session, carry.base_sweep, sweep.id, appearance, standing, active):  # type: ignore[union-attr]
+                counts[appearance] += copied
     return counts
 
 
-def _copy_rows(session: Session, base: int, sweep_id: int, appearance: str, keys: list[str]) -> None:
-    """Copy the base sweep's rows of some findings into this sweep, with their appearance in it."""
+def _previous(session: Session, query: Any, keys: list[str] | None) -> Iterator[tuple[str, tuple[Any, ...]]]:
+    """The previous sweep's rows (key, values) of a query: all, or of some keys (looked up in batches)."""
+    batches = (
+        [query]
+        if keys is None
+        else [
+            query.where(FindingRow.finding_key.in_(keys[i : i + COPY_BATCH])) for i in range(0, len(keys), COPY_BATCH)
+        ]
+    )
+    for batch in batches:
+        for key, *values in session.execute(batch):
+            yield key, tuple(values)
+
+
+def _copy_rows(
+    session: Session, base: int, sweep_id: int, appearance: str, keys: list[str], active: bool | None = None
+) -> int:
+    """Copy the base sweep's rows of some findings (`active`: only those whose status is, or is not, active) into
+    this sweep, with their appearance in it; returns how many."""
     table = FindingRow.__table__
     names = [c.name for c in table.columns if c.name not in ("id", "sweep_id", "appearance")]
     columns = [literal(sweep_id), literal(appearance), *(table.c[name] for name in names)]
+    status = None if active is None else table.c.status.in_(sorted(ACTIVE))
+    copied = 0
     for start in range(0, len(keys), COPY_BATCH):
         where = and_(table.c.sweep_id == base, table.c.finding_key.in_(keys[start : start + COPY_BATCH]))
+        if status is not None:
+            where = and_(where, status if active else ~status)
         query = select(*columns).where(where)
-        session.execute(insert(table).from_select(["sweep_id", "appearance", *names], query))
+        copied += session.execute(insert(table).from_select(["sweep_id", "appearance", *names], query)).rowcount
+    return copied
 
 
 def _produced(

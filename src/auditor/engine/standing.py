@@ -1,0 +1,130 @@
+"""Carried findings of a lean re-sweep: the rows that stand as the base sweep stored them, and the few tracked again.
+
+When a sweep re-runs the base sweep's window (`Plan.rerun`) and every rule was evaluated incrementally, most
+findings are carried over: their partitions' facts are the same, and so are their messages and evidence. Such a
+sweep does not turn them into Python objects one by one (`combine(expand=False)` only counts them). A carried
+finding's row can still differ from its base row through what lies outside its partition, so it is tracked
+again, like a fresh finding, when any of these may have changed since the base sweep:
+
+* its lifecycle: it has a triage event since the base sweep, or it was ever waived (a waiver lapses by the day);
+* waivers: one names its key, or one's rule and subject patterns match it (whatever its expiry and branch);
+* accountability: the subject, or a person or branch field of its evidence, names a person whose facts changed
+  or a branch such a person's versions name (`Roster.resolve` reads nothing else).
+
+Every other carried finding's row stands: it is copied in the database with the appearance its status gives
+(`findings/tracking.py`). docs/engine.md argues why this equals a full sweep; tests/test_incremental_sweep.py
+checks it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from auditor.engine.carry import copies_cadence
+from auditor.engine.states import Entry
+from auditor.findings.accountability import Roster
+from auditor.findings.model import finding_key
+from auditor.findings.tracking import CarryOver, Produced
+from auditor.findings.waivers import Waiver, load_waivers
+from auditor.rulebook import Rule
+from auditor.store.models import FindingEvent
+
+if TYPE_CHECKING:
+    from auditor.engine.incremental import Plan
+
+
+def lean(plan: Plan, rules: Sequence[Rule], carry: CarryOver | None) -> bool:
+    """Whether a sweep can leave its carried findings in the database: it re-runs the base sweep's window, every
+    rule was evaluated incrementally without engine errors, and every cadence rule's rows are copied."""
+    if carry is None or not plan.rerun or any(rule.id not in carry.touched for rule in rules):
+        return False
+    return all(copies_cadence(carry.touched[rule.id]) for rule in rules if rule.template == "cadence")
+
+
+class Judged:
+    """A rule's judgements in a lean sweep: the fresh ones, and the occurrences its carried partitions stored."""
+
+    def __init__(self, fresh: set[tuple[str, str]], kept: Mapping[str, Entry]) -> None:
+        self.fresh, self.kept = fresh, kept
+
+    def __contains__(self, pair: object) -> bool:
+        if pair in self.fresh:
+            return True
+        subject, occurrence = pair  # type: ignore[misc]
+        entry = self.kept.get(subject)
+        return entry is not None and occurrence in entry[1]
+
+
+@dataclass
+class Split:
+    """A lean sweep's carried findings: tracked again (`again`), or standing as stored (`keys`); and `watch`,
+    the keys whose state the sweep may change though they are not produced."""
+
+    again: list[Produced]
+    keys: list[str]
+    watch: set[str]
+
+
+def split_carried(
+    session: Session,
+    rules: Sequence[Rule],
+    kept: Mapping[str, Mapping[str, Entry]],
+    fresh: Mapping[str, set[tuple[str, str]]],
+    roster: Roster,
+    plan: Plan,
+) -> Split:
+    """Which carried findings are tracked again (module docstring) and which stand; `fresh` are the rules'
+    fresh judgements, whose findings the sweep may resolve."""
+    assert plan.base_sweep is not None
+    changed = changed_keys(session, plan.base_sweep)
+    waivers = load_waivers(session)
+    named = {waiver.finding_key for waiver in waivers if waiver.finding_key is not None}
+    people, branches = plan.people, plan.branches
+    again: list[Produced] = []
+    keys: list[str] = []
+    for rule in rules:
+        patterns = _patterns(waivers, rule.id)
+        for subject, entry in kept.get(rule.id, {}).items():
+            if not entry[2]:
+                continue
+            suspect = subject in people or subject in branches or any(fnmatchcase(subject, p) for p in patterns)
+            for occurrence, cited, message, fields in entry[2]:
+                key = finding_key(rule.id, subject, occurrence)
+                if suspect or key in changed or key in named or _names(fields, people, branches):
+                    evidence = [fields[str(i)] for i in cited if str(i) in fields]
+                    resolved = roster.resolve(subject, evidence)
+                    again.append(Produced(key, rule, subject, occurrence, message, tuple(cited), resolved))
+                else:
+                    keys.append(key)
+    watch = set(changed)
+    for rule_id, pairs in fresh.items():
+        watch.update(finding_key(rule_id, subject, occurrence) for subject, occurrence in pairs)
+    return Split(again, keys, watch)
+
+
+def changed_keys(session: Session, base_sweep: int) -> set[str]:
+    """Findings whose state may have changed since the base sweep: a triage event after the events of the sweeps
+    up to it (triage and sweeps hold the same lock, so later events have higher ids), or ever waived."""
+    e = FindingEvent
+    floor = select(func.coalesce(func.max(e.id), 0)).where(e.sweep_id <= base_sweep).scalar_subquery()
+    since = and_(e.sweep_id.is_(None), e.id > floor)
+    query = select(e.finding_key).where(or_(since, e.to_status == "waived")).distinct()
+    return set(session.execute(query).scalars())
+
+
+def _patterns(waivers: list[Waiver], rule_id: str) -> list[str]:
+    """The subject patterns of the pattern waivers whose rule pattern matches a rule."""
+    return [w.subject_pattern for w in waivers if w.finding_key is None and fnmatchcase(rule_id, w.rule_pattern)]
+
+
+def _names(fields: Mapping[str, Mapping[str, Any]], people: set[str], branches: set[str]) -> bool:
+    """Whether a carried finding's evidence fields name one of the people or branches."""
+    if not people and not branches:
+        return False
+    return any(value in people or value in branches for values in fields.values() for value in values.values())
