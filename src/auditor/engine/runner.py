@@ -28,6 +28,7 @@ import contextlib
 import faulthandler
 import json
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import signal
 import sys
@@ -345,6 +346,13 @@ def run_pool(
 
 
 _DIED = "worker process died or hung twice (crash in durable_rules?)"
+
+
+def start_fork_server() -> None:
+    """Start the workers' fork server now: it imports the engine in a process of its own (about a third of a
+    second), which a sweep spends planning instead of waiting for its first worker."""
+    _context()
+    multiprocessing.forkserver.ensure_running()
 
 
 def _context() -> Any:

@@ -18,6 +18,7 @@ from auditor.engine.carry import carry_over, store_cadence
 from auditor.engine.evaluate import Evaluation, evaluate
 from auditor.engine.facts import EngineFact
 from auditor.engine.incremental import Plan, plan_sweep
+from auditor.engine.runner import start_fork_server
 from auditor.engine.standing import Judged, lean, split_carried
 from auditor.engine.states import Carried, combine, remember, save_states
 from auditor.engine.stored import engine_fact, stored_payload
@@ -132,6 +133,8 @@ def run_sweep(
     actor = actor or default_actor()
     today = today or policy.today()
     with exclusive(engine, "start a sweep"), _cluster(scheduler) as cluster:
+        if cluster is None:
+            start_fork_server()
         settings = kpi_settings(rules, policy)
         basis = kpi_basis(engine, settings.fingerprint())  # before loading: a load meanwhile invalidates it
         sweep_id, window, plan, roster = _begin(engine, rules, as_of, since, policy, actor, rules_digest, full)
