@@ -15,9 +15,10 @@ def opportunity_regions(stages: Sequence[Any], roster: Mapping[str, Any]) -> dic
     """Region of each opportunity: its owner's region at its earliest stage fact (ties: smallest owner id)."""
     earliest: dict[str, tuple[Any, str]] = {}
     for stage in stages:
-        key = (stage.at, stage.owner_id)
-        if stage.opportunity_id not in earliest or key < earliest[stage.opportunity_id]:
-            earliest[stage.opportunity_id] = key
+        opportunity, at = stage.opportunity_id, stage.at
+        known = earliest.get(opportunity)
+        if known is None or at < known[0] or (at == known[0] and stage.owner_id < known[1]):
+            earliest[opportunity] = (at, stage.owner_id)
     return {opp: region_of(owner, roster) for opp, (_, owner) in earliest.items()}
 
 

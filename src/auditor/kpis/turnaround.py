@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from auditor.engine.window import add_duration
 from auditor.kpis.stats import median, nearest_rank, percent, rounded
@@ -26,8 +25,7 @@ DAY_SECONDS = 86400
 HOUR_SECONDS = 3600
 
 
-@dataclass(frozen=True)
-class Turnaround:
+class Turnaround(NamedTuple):
     """One request at one step: when it was made, when the step was reached (None: open), its target deadline."""
 
     requested_at: datetime
@@ -47,9 +45,18 @@ def summarise(items: Sequence[Turnaround], window_end: datetime, unit_seconds: i
     over the *decided* requests: reached on time, or past the deadline before
     the window end (an open request whose deadline is still ahead is undecided).
     """
-    durations = [(t.done_at - t.requested_at).total_seconds() / unit_seconds for t in items if t.done_at is not None]
-    within = sum(1 for t in items if t.on_time)
-    decided = sum(1 for t in items if t.on_time or t.deadline < window_end)
+    durations = []
+    within = decided = 0
+    for requested_at, done_at, deadline in items:  # one pass: a sweep summarises every request in its window
+        if done_at is not None:
+            durations.append((done_at - requested_at).total_seconds() / unit_seconds)
+            if done_at <= deadline:
+                within += 1
+                decided += 1
+                continue
+        if deadline < window_end:
+            decided += 1
+    durations.sort()
     return {
         "requests": len(items),
         "count": len(durations),
@@ -91,15 +98,19 @@ def material_tat(
 ) -> dict[str, Any]:
     """TAT of material requests per category and step, plus an `all` row per step (each request its own target)."""
     targets = {**MATERIAL_TARGET_DAYS, **(targets or {})}
+    limits = {category: timedelta(days=days) for category, days in targets.items()}
     by_request: dict[str, list[Any]] = defaultdict(list)
     for delivery in deliveries:
         by_request[delivery.request_id].append(delivery)
+    steps: dict[str, dict[str, list[Turnaround]]] = {step: {c: [] for c in targets} for step in MATERIAL_STEPS}
+    for r in requests:  # each request once, for both steps
+        deadline = r.requested_at + limits[r.category]
+        delivered = by_request.get(r.id, [])
+        for step, items in steps.items():
+            items[r.category].append(Turnaround(r.requested_at, _reached(step, r, delivered), deadline))
     rows = []
     for step, label in MATERIAL_STEPS.items():
-        items: dict[str, list[Turnaround]] = {category: [] for category in targets}
-        for r in requests:
-            deadline = r.requested_at + timedelta(days=targets[r.category])
-            items[r.category].append(Turnaround(r.requested_at, _reached(step, r, by_request[r.id]), deadline))
+        items = steps[step]
         for category, category_items in items.items():
             summary = summarise(category_items, window_end, DAY_SECONDS)
             rows.append({"category": category, "step": step, "step_label": label, "target_days": targets[category]})
