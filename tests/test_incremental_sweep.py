@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import json
 import random
+import zlib
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from auditor.engine.states import decode_partitions
+from auditor.engine.states import ZSTD_MAGIC, decode_partitions, encode_partitions
 from auditor.engine.sweep import run_sweep
 from auditor.findings import triage
 from auditor.ingest import ingest_file
@@ -304,3 +306,12 @@ def test_a_waiver_of_a_finding_no_longer_judged_lapses_in_a_re_sweep(tmp_path: P
         assert len(kept) == 1  # produced by the first sweep only
         assert [action for (action,) in events][-1] == "waiver_expired"
     assert _lapses(inc, a) == 1
+
+
+def test_states_stored_zlib_compressed_still_decode() -> None:
+    """States stored before Zstandard (zlib) are read as they were; new ones are Zstandard frames."""
+    doc = {"OPP-1": ["4,9", ["2026-W01"], [["2026-W01", [4], "message", {"4": {"owner_id": "SP-1"}}]], "[]"]}
+    assert decode_partitions(zlib.compress(msgspec.json.encode(doc), 1)) == doc
+    blob = encode_partitions(doc)
+    assert blob[:4] == ZSTD_MAGIC
+    assert decode_partitions(blob) == doc
