@@ -10,6 +10,7 @@ import json
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -115,8 +116,8 @@ def combine(
             _add_all(outcome, rule.id, kept, carried)
         else:
             carried.kept[rule.id] = kept
-            outcome.carried_checked = sum(len(entry[1]) for entry in kept.values())
-            outcome.carried_findings = sum(len(entry[2]) for entry in kept.values())
+            outcome.carried_checked = sum(map(len, map(itemgetter(1), kept.values())))
+            outcome.carried_findings = sum(map(len, map(itemgetter(2), kept.values())))
         for key, entry in kept.items():
             if key in fresh:
                 fresh[key][1].extend(entry[1])

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, insert, literal, select
+from sqlalchemy import and_, case, func, insert, literal, select
 from sqlalchemy.orm import Session
 
 from auditor.findings.accountability import Accountable
@@ -52,7 +52,7 @@ class CarryOver:
         return occurrences is None or occurrence in occurrences
 
 
-COPY_BATCH = 900  # finding keys per copy statement
+COPY_BATCH = 5000  # finding keys per copy or look-up statement (bound parameters: PostgreSQL takes 65,535)
 CARRIED_COLUMNS = (
     "status",
     "owner",
@@ -206,11 +206,19 @@ def track(
     for appearance, keys in sorted(copies.items()):
         _copy_rows(session, carry.base_sweep, sweep.id, appearance, keys)  # type: ignore[union-attr]
     if lean:  # standing rows: no event, same status; produced again, active ones recur, the rest stay suppressed
-        standing = sorted(carry.standing)  # type: ignore[union-attr, arg-type]
-        for appearance, active in (("recurring", True), ("suppressed", False)):
-            if copied := _copy_rows(session, carry.base_sweep, sweep.id, appearance, standing, active):  # type: ignore[union-attr]
-                counts[appearance] += copied
+        before = _appearances(session, sweep.id)
+        recurs = case((FindingRow.__table__.c.status.in_(sorted(ACTIVE)), literal("recurring")), else_="suppressed")
+        _copy_rows(session, carry.base_sweep, sweep.id, recurs, sorted(carry.standing))  # type: ignore[union-attr, arg-type]
+        for appearance, rows in _appearances(session, sweep.id).items():
+            if rows > before[appearance]:
+                counts[appearance] += rows - before[appearance]
     return counts
+
+
+def _appearances(session: Session, sweep_id: int) -> Counter[str]:
+    """How many of a sweep's stored findings appear how."""
+    query = select(FindingRow.appearance, func.count()).where(FindingRow.sweep_id == sweep_id)
+    return Counter({appearance: rows for appearance, rows in session.execute(query.group_by(FindingRow.appearance))})
 
 
 def _previous(session: Session, query: Any, keys: list[str] | None) -> Iterator[tuple[str, tuple[Any, ...]]]:
@@ -227,23 +235,16 @@ def _previous(session: Session, query: Any, keys: list[str] | None) -> Iterator[
             yield key, tuple(values)
 
 
-def _copy_rows(
-    session: Session, base: int, sweep_id: int, appearance: str, keys: list[str], active: bool | None = None
-) -> int:
-    """Copy the base sweep's rows of some findings (`active`: only those whose status is, or is not, active) into
-    this sweep, with their appearance in it; returns how many."""
+def _copy_rows(session: Session, base: int, sweep_id: int, appearance: Any, keys: list[str]) -> None:
+    """Copy the base sweep's rows of some findings into this sweep, with their appearance in it (a value, or an
+    expression over the row)."""
     table = FindingRow.__table__
     names = [c.name for c in table.columns if c.name not in ("id", "sweep_id", "appearance")]
-    columns = [literal(sweep_id), literal(appearance), *(table.c[name] for name in names)]
-    status = None if active is None else table.c.status.in_(sorted(ACTIVE))
-    copied = 0
+    shown = literal(appearance) if isinstance(appearance, str) else appearance
+    columns = [literal(sweep_id), shown, *(table.c[name] for name in names)]
     for start in range(0, len(keys), COPY_BATCH):
         where = and_(table.c.sweep_id == base, table.c.finding_key.in_(keys[start : start + COPY_BATCH]))
-        if status is not None:
-            where = and_(where, status if active else ~status)
-        query = select(*columns).where(where)
-        copied += session.execute(insert(table).from_select(["sweep_id", "appearance", *names], query)).rowcount
-    return copied
+        session.execute(insert(table).from_select(["sweep_id", "appearance", *names], select(*columns).where(where)))
 
 
 def _produced(
