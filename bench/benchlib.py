@@ -46,14 +46,18 @@ def book() -> Any:
 
 
 def time_calls(targets: Iterable[tuple[str, str]]) -> dict[str, float]:
-    """Wrap each (module, function) in a timer; the returned dict fills with seconds per function name."""
+    """Wrap each (module, function) in a timer; the returned dict fills with seconds per function name (a method
+    as `Class.method`)."""
     import functools
     import importlib
 
     spent: dict[str, float] = {}
     for module_name, name in targets:
-        module = importlib.import_module(module_name)
-        original = getattr(module, name)
+        owner = importlib.import_module(module_name)
+        *path, attribute = name.split(".")
+        for part in path:
+            owner = getattr(owner, part)
+        original = getattr(owner, attribute)
 
         @functools.wraps(original)
         def timed(*args: Any, __original: Any = original, __name: str = name, **kwargs: Any) -> Any:
@@ -63,7 +67,7 @@ def time_calls(targets: Iterable[tuple[str, str]]) -> dict[str, float]:
             finally:
                 spent[__name] = spent.get(__name, 0.0) + time.perf_counter() - start
 
-        setattr(module, name, timed)
+        setattr(owner, attribute, timed)
     return spent
 
 

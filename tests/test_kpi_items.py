@@ -6,10 +6,13 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
+import msgspec
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from auditor.kpis.items import RECORDS, Items, current_items, read_items
+from auditor.engine.kpi_job import KpiJob
+from auditor.kpis import KpiSettings, window_kpis
+from auditor.kpis.items import RECORDS, Items, current_items, decode_records, read_items, stored_usable
 from auditor.kpis.window import KpiWindow
 from auditor.store import open_database
 from auditor.store.models import FactRow, KpiItems, Sweep
@@ -85,4 +88,31 @@ def test_stored_records_brought_up_to_date_equal_the_records_read_anew(tmp_path:
         gone = session.execute(select(func.min(FactRow.id)).where(FactRow.kind == "mystery_shop")).scalar_one()
         session.execute(delete(FactRow).where(FactRow.id == gone))
     assert _current(engine, window).records == _anew(engine, window).records
+    engine.dispose()
+
+
+def test_the_kpi_process_gives_what_the_sweeping_process_works_out(tmp_path: Path, db_url: str) -> None:
+    """The KPI process (engine/kpi_job.py) hands back the records, encoded, and the KPIs of the window: equal
+    to what the sweeping process works out itself. Records stored before they were compressed still decode."""
+    org = generate(tmp_path / "org", seed=6, reps=3, months=2)
+    engine = open_database(db_url)
+    _ingest(engine, sorted(org.files))
+    _sweep(engine, org.as_of, org.since)
+    with Session(engine) as session:
+        window = KpiWindow.of_sweep(session.execute(select(Sweep).order_by(Sweep.id.desc())).scalars().first())
+        seen = _facts_seen(session)
+        assert stored_usable(session, window)
+    settings = KpiSettings(mystery_threshold=60.0, holidays=frozenset({org.as_of}))
+    with KpiJob(engine, window, *seen, settings) as job:
+        items, kpis = job.result()
+    here = _current(engine, window)
+    assert items.records == {}  # handed back encoded only
+    assert (items.max_fact_id, items.fact_rows) == seen
+    assert decode_records(items.encoded()) == here.records
+    assert kpis == window_kpis(engine, window, items=here, **settings.as_kwargs())
+    assert kpis["mystery_shopping"]["threshold"] == 60.0
+    plain = msgspec.msgpack.encode(
+        {kind: msgspec.msgpack.encode(sorted(r.items())) for kind, r in here.records.items()}
+    )
+    assert decode_records(plain) == here.records
     engine.dispose()

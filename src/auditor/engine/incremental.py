@@ -99,11 +99,25 @@ def rule_fingerprint(compiled: CompiledRule) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def plan_sweep(session: Session, rules: Sequence[Rule], window: SweepWindow, load: Loader, full: bool) -> Plan:
-    """Decide per rule: evaluate in full, or only the partitions changed since the stored state."""
+def fact_watermark(session: Session) -> tuple[int, int]:
+    """The highest fact row id and the number of fact rows: which facts a sweep sees."""
+    max_id, rows = session.execute(select(func.coalesce(func.max(FactRow.id), 0), func.count(FactRow.id))).one()
+    return int(max_id), int(rows)
+
+
+def plan_sweep(
+    session: Session,
+    rules: Sequence[Rule],
+    window: SweepWindow,
+    load: Loader,
+    full: bool,
+    watermark: tuple[int, int] | None = None,
+) -> Plan:
+    """Decide per rule: evaluate in full, or only the partitions changed since the stored state (`watermark`: the
+    fact rows the sweep sees, `fact_watermark`, read now when not given)."""
     compiled = [compile_rule(rule, window) for rule in rules]
     fingerprints = [rule_fingerprint(c) for c in compiled]
-    max_id, rows = session.execute(select(func.coalesce(func.max(FactRow.id), 0), func.count(FactRow.id))).one()
+    max_id, rows = watermark or fact_watermark(session)
     states = {} if full else _states(session)
     usable = [i for i, r in enumerate(rules) if r.id in states and states[r.id].fingerprint == fingerprints[i]]
     reasons = {r.id: _reason(full, states.get(r.id)) for i, r in enumerate(rules) if i not in usable}

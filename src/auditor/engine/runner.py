@@ -351,11 +351,11 @@ _DIED = "worker process died or hung twice (crash in durable_rules?)"
 def start_fork_server() -> None:
     """Start the workers' fork server now: it imports the engine in a process of its own (about a third of a
     second), which a sweep spends planning instead of waiting for its first worker."""
-    _context()
+    worker_context()
     multiprocessing.forkserver.ensure_running()
 
 
-def _context() -> Any:
+def worker_context() -> Any:
     """Workers are forked by a fork server that imported the engine and holds no facts.
 
     Forked from the sweeping process instead, every worker would map (and be
@@ -383,7 +383,7 @@ class _Worker:
 
     @classmethod
     def start(cls, compiled: CompiledRule, rule_index: int, fault: dict[str, str]) -> _Worker:
-        context = _context()
+        context = worker_context()
         parent, child = context.Pipe()
         process = context.Process(target=_worker_main, args=(child, compiled, fault), daemon=True)
         process.start()

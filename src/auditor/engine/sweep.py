@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 from auditor.engine.carry import carry_over, store_cadence
 from auditor.engine.evaluate import Evaluation, evaluate
 from auditor.engine.facts import EngineFact
-from auditor.engine.incremental import Plan, plan_sweep
+from auditor.engine.incremental import Plan, fact_watermark, plan_sweep
+from auditor.engine.kpi_job import KpiJob
 from auditor.engine.runner import start_fork_server
 from auditor.engine.standing import Judged, lean, split_carried
 from auditor.engine.states import Carried, combine, remember, save_states
@@ -27,8 +28,8 @@ from auditor.findings.accountability import Roster
 from auditor.findings.actor import default_actor
 from auditor.findings.query import gc_paused
 from auditor.findings.tracking import Produced, track
-from auditor.kpis import LOADED_KINDS, compute_kpis, kpi_basis, kpi_settings
-from auditor.kpis.items import Items, current_items, save_items
+from auditor.kpis import LOADED_KINDS, KpiSettings, kpi_basis, kpi_settings, window_kpis, with_adherence
+from auditor.kpis.items import Items, current_items, save_items, stored_usable
 from auditor.kpis.items import from_loaded as items_from_loaded
 from auditor.kpis.window import KpiWindow
 from auditor.rulebook import Policy, Rule, render_message
@@ -132,12 +133,17 @@ def run_sweep(
     policy = policy or Policy()
     actor = actor or default_actor()
     today = today or policy.today()
-    with exclusive(engine, "start a sweep"), _cluster(scheduler) as cluster:
+    with exclusive(engine, "start a sweep"), _cluster(scheduler) as cluster, contextlib.ExitStack() as stack:
         if cluster is None:
             start_fork_server()
         settings = kpi_settings(rules, policy)
         basis = kpi_basis(engine, settings.fingerprint())  # before loading: a load meanwhile invalidates it
-        sweep_id, window, plan, roster = _begin(engine, rules, as_of, since, policy, actor, rules_digest, full)
+        since, watermark, reuse = _prepare(engine, as_of, since, full)
+        kpi_window = KpiWindow.of_days(as_of, since)
+        job = stack.enter_context(KpiJob(engine, kpi_window, *watermark, settings)) if reuse else None
+        sweep_id, window, plan, roster = _begin(
+            engine, rules, as_of, since, policy, actor, rules_digest, full, watermark
+        )
         try:
             members: dict[int, dict[str, list[int]]] = {}
             evaluation = evaluate(
@@ -159,11 +165,8 @@ def run_sweep(
             states, carried, pending = combine(rules, plan, evaluation, members, by_id, expand=not leaving)
             del by_id
             checks = _checks(rules, evaluation)
-            # A sweep that loaded every fact of every kind the KPIs read takes their records from those facts.
-            every_fact = all(group is None for group in plan.groups) and LOADED_KINDS.issubset(rule_kinds(rules))
-            kpi_window = KpiWindow.of_days(window.as_of, window.since)
-            items = _kpi_items(engine, plan, kpi_window, every_fact)
-            kpis = compute_kpis(engine, sweep_id, checks=checks, items=items, **settings.as_kwargs())
+            items, kpis = job.result() if job else _window_kpis(engine, rules, plan, kpi_window, settings)
+            kpis = with_adherence(sweep_id, kpis, checks)
             kpis["basis"] = basis
             plan.facts = []  # the largest objects of a sweep
             with Session(engine) as session, session.begin():
@@ -195,13 +198,28 @@ def run_sweep(
     return SweepSummary(sweep_id, window, evaluated, rows, errors, dict(lifecycle), partitions)
 
 
-def _kpi_items(engine: Engine, plan: Plan, window: KpiWindow, every_fact: bool) -> Items:
-    """The KPI records of the window's facts: from the facts the sweep loaded (`every_fact`: all of the kinds the
-    KPIs read), else the stored ones brought up to the facts the plan saw."""
-    if every_fact:
-        return items_from_loaded(plan.facts, window, plan.max_fact_id, plan.rows)
+def _prepare(engine: Engine, as_of: date, since: date | None, full: bool) -> tuple[date, tuple[int, int], bool]:
+    """The since day, the fact rows the sweep sees (highest id, count) and whether the stored KPI records can be
+    brought up to date (a KPI process does that while the sweep plans: engine/kpi_job.py; not for `full`)."""
     with Session(engine) as session:
-        return current_items(session, window, plan.max_fact_id, plan.rows)
+        since = since or default_since(session, as_of)
+        watermark = fact_watermark(session)
+        reuse = not full and stored_usable(session, KpiWindow.of_days(as_of, since))
+    return since, watermark, reuse
+
+
+def _window_kpis(
+    engine: Engine, rules: list[Rule], plan: Plan, window: KpiWindow, settings: KpiSettings
+) -> tuple[Items, dict[str, Any]]:
+    """The KPI records of the window's facts and their KPIs, worked out here: from the facts the sweep loaded
+    when it loaded every fact of the kinds the KPIs read, else from the facts (the stored records, brought up
+    to date, when they can be)."""
+    if all(group is None for group in plan.groups) and LOADED_KINDS.issubset(rule_kinds(rules)):
+        items = items_from_loaded(plan.facts, window, plan.max_fact_id, plan.rows)
+    else:
+        with Session(engine) as session:
+            items = current_items(session, window, plan.max_fact_id, plan.rows)
+    return items, window_kpis(engine, window, items=items, **settings.as_kwargs())
 
 
 def _cluster(scheduler: str | None) -> contextlib.AbstractContextManager[Any]:
@@ -217,20 +235,20 @@ def _begin(
     engine: Engine,
     rules: list[Rule],
     as_of: date,
-    since: date | None,
+    since: date,
     policy: Policy,
     actor: str,
     digest: str,
     full: bool,
+    watermark: tuple[int, int],
 ) -> tuple[int, SweepWindow, Plan, Roster]:
     """Mark sweeps left running by a dead process as failed, plan and load the facts, record the new sweep."""
     with Session(engine) as session, session.begin():
         for stale in session.execute(select(Sweep).where(Sweep.status == "running")).scalars():
             stale.status = "failed"
             stale.failure = stale.failure or "interrupted: the sweeping process ended before the sweep was stored"
-        since = since or default_since(session, as_of)
         window = SweepWindow(as_of=as_of, since=since, holidays=policy.holidays)
-        plan = plan_sweep(session, rules, window, load_facts, full)
+        plan = plan_sweep(session, rules, window, load_facts, full, watermark)
         roster = Roster(load_payloads(session, "person"))
         sweep = Sweep(
             as_of=as_of,

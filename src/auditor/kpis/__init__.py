@@ -1,7 +1,7 @@
 """Headline KPIs of a sweep, computed from its window's current facts and its rule checks (docs/kpis.md)."""
 
 from auditor.kpis.adherence import MONITORING_PROSPECTING_AREAS, adherence, area_adherence, combined_adherence
-from auditor.kpis.compute import LOADED_KINDS, compute_kpis, kpi_basis, reusable_kpis
+from auditor.kpis.compute import LOADED_KINDS, compute_kpis, kpi_basis, reusable_kpis, window_kpis, with_adherence
 from auditor.kpis.mystery import DEFAULT_MYSTERY_THRESHOLD
 from auditor.kpis.settings import KpiSettings, kpi_settings, settings_from_rules
 from auditor.kpis.stats import median, nearest_rank, percent
@@ -25,4 +25,6 @@ __all__ = [
     "nearest_rank",
     "percent",
     "settings_from_rules",
+    "window_kpis",
+    "with_adherence",
 ]

@@ -44,28 +44,54 @@ def compute_kpis(
     """
     with Session(engine) as session:
         sweep = get_sweep(session, sweep_id)
-        window = KpiWindow.of_sweep(sweep)
+        window, sweep_key = KpiWindow.of_sweep(sweep), sweep.id
+    kpis = window_kpis(
+        engine,
+        window,
+        mystery_threshold=mystery_threshold,
+        material_targets=material_targets,
+        presales_business_days=presales_business_days,
+        holidays=holidays,
+        items=items,
+    )
+    return with_adherence(sweep_key, kpis, sweep_checks(engine, sweep_key) if checks is None else checks)
+
+
+def window_kpis(
+    engine: Engine,
+    window: KpiWindow,
+    *,
+    mystery_threshold: float = DEFAULT_MYSTERY_THRESHOLD,
+    material_targets: Mapping[str, float] | None = None,
+    presales_business_days: int = PRESALES_TARGET_BUSINESS_DAYS,
+    holidays: frozenset[date] = frozenset(),
+    items: Items | None = None,
+) -> dict[str, Any]:
+    """The KPIs a window's facts give (all but adherence, which a sweep's rule checks give: `with_adherence`)."""
+    with Session(engine) as session:
         facts = items.facts() if items else {kind: window_facts(session, kind, window) for kind in FACT_KINDS}
         people = roster(session, window)
-        sweep_key = sweep.id
-    if checks is None:
-        checks = sweep_checks(engine, sweep_key)
-    kpis = {
-        "sweep_id": sweep_key,
+    return {
         "window": window.as_dict(),
         "mystery_shopping": mystery_shopping(facts["mystery_shop"], mystery_threshold),
-        "adherence": {
-            "areas": area_adherence(checks),
-            "monitoring_prospecting": combined_adherence(checks, MONITORING_PROSPECTING_AREAS),
-        },
         "material_tat": material_tat(
             facts["material_request"], facts["material_delivery"], window.end, material_targets
         ),
         "presales_tat": presales_tat(facts["presales_request"], window.end, presales_business_days, holidays),
         "conversion": conversion_by_region(facts["opportunity_stage"], people),
     }
-    kpis["headline"] = headline(kpis)
-    return kpis
+
+
+def with_adherence(sweep_id: int, kpis: Mapping[str, Any], checks: list[dict[str, Any]]) -> dict[str, Any]:
+    """A sweep's KPIs: those of its window's facts (`window_kpis`), its rule checks' adherence and the tiles."""
+    adherence = {
+        "areas": area_adherence(checks),
+        "monitoring_prospecting": combined_adherence(checks, MONITORING_PROSPECTING_AREAS),
+    }
+    out = {"sweep_id": sweep_id, "window": kpis["window"], "mystery_shopping": kpis["mystery_shopping"]}
+    out |= {"adherence": adherence, **kpis}
+    out["headline"] = headline(out)
+    return out
 
 
 def headline(kpis: Mapping[str, Any]) -> dict[str, float | None]:

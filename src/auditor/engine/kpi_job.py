@@ -1,0 +1,60 @@
+"""The KPIs of a sweep's window, worked out in a process of their own while the sweep plans.
+
+An incremental sweep brings the stored KPI records up to date and computes the KPIs from them (kpis/items.py):
+a second or so of work that needs nothing from the sweep but its window and the fact rows it sees. The sweeping
+process plans meanwhile, on one core, so a process of the workers' fork server does it on the other one; it
+hands back the KPIs of the window's facts and the records already encoded for storing. A sweep that loads every
+fact (`--full`), or finds no stored records it can bring up to date, works its KPIs out itself afterwards.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from auditor.engine.runner import worker_context
+from auditor.findings.query import gc_paused
+from auditor.kpis import KpiSettings, window_kpis
+from auditor.kpis.items import Items, current_items
+from auditor.kpis.window import KpiWindow
+from auditor.store.db import connect
+
+Outcome = tuple[Items, dict[str, Any]]
+"""The KPI records of the window's facts (only encoded, when they come from the KPI process) and their KPIs."""
+
+
+class KpiJob:
+    """The KPI process of one sweep (a context manager: the process ends with it)."""
+
+    def __init__(self, engine: Engine, window: KpiWindow, max_fact_id: int, rows: int, settings: KpiSettings) -> None:
+        """Start working out the KPIs of the window's facts up to row `max_fact_id` (`rows` rows)."""
+        self._pool = ProcessPoolExecutor(max_workers=1, mp_context=worker_context())
+        url = engine.url.render_as_string(hide_password=False)
+        self._future = self._pool.submit(records_and_kpis, url, window, max_fact_id, rows, settings.as_kwargs())
+
+    def result(self) -> Outcome:
+        """The records and the KPIs (waiting for them if need be)."""
+        return self._future.result()
+
+    def __enter__(self) -> KpiJob:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+@gc_paused()  # half a million records, long-lived: the collector would rescan them again and again
+def records_and_kpis(url: str, window: KpiWindow, max_fact_id: int, rows: int, options: dict[str, Any]) -> Outcome:
+    """In the KPI process: the stored records brought up to the fact rows, and the KPIs they give; the records
+    go back encoded only (a fraction of the objects to hand over)."""
+    engine = connect(url)
+    try:
+        with Session(engine) as session:
+            items = current_items(session, window, max_fact_id, rows)
+        kpis = window_kpis(engine, window, items=items, **options)
+        return Items({}, items.max_fact_id, items.fact_rows, items.encoded()), kpis
+    finally:
+        engine.dispose()
