@@ -60,7 +60,8 @@ def print_results(state: dict[str, Any], results: dict[str, Any], jobs: int, mac
         "track": "lifecycle: tracking against the previous sweep, events",
     }
     for name, label in labels.items():
-        phases.add_row(label, f"{sweep['phases'].get(name, 0.0):.1f} s")
+        if name in sweep["phases"]:  # a phase the sweep went through (a full sweep starts no KPI process)
+            phases.add_row(label, f"{sweep['phases'][name]:.1f} s")
     phases.add_row("the rest", f"{sweep['seconds'] - sum(sweep['phases'].values()):.1f} s")
     console.print(phases)
 
