@@ -16,25 +16,20 @@ from auditor.kpis.items import RECORDS, Items, current_items, decode_records, re
 from auditor.kpis.window import KpiWindow
 from auditor.store import open_database
 from auditor.store.models import FactRow, KpiItems, Sweep
+from auditor.store.watermark import fact_watermark
 from auditor.synth import generate
 
 from .test_kpis import _ingest, _sweep
 
 
-def _facts_seen(session: Session) -> tuple[int, int]:
-    """The highest fact row id and the number of rows (what a sweep's plan sees)."""
-    max_id, rows = session.execute(select(func.max(FactRow.id), func.count(FactRow.id))).one()
-    return int(max_id), int(rows)
-
-
 def _anew(engine, window: KpiWindow) -> Items:  # type: ignore[no-untyped-def]
     with Session(engine) as session:
-        return read_items(session, window, *_facts_seen(session))
+        return read_items(session, window, *fact_watermark(session))
 
 
 def _current(engine, window: KpiWindow) -> Items:  # type: ignore[no-untyped-def]
     with Session(engine) as session:
-        return current_items(session, window, *_facts_seen(session))
+        return current_items(session, window, *fact_watermark(session))
 
 
 def _stored_max(engine) -> int:  # type: ignore[no-untyped-def]
@@ -100,7 +95,7 @@ def test_the_kpi_process_gives_what_the_sweeping_process_works_out(tmp_path: Pat
     _sweep(engine, org.as_of, org.since)
     with Session(engine) as session:
         window = KpiWindow.of_sweep(session.execute(select(Sweep).order_by(Sweep.id.desc())).scalars().first())
-        seen = _facts_seen(session)
+        seen = fact_watermark(session)
         assert stored_usable(session, window)
     settings = KpiSettings(mystery_threshold=60.0, holidays=frozenset({org.as_of}))
     with KpiJob(engine, window, *seen, settings) as job:

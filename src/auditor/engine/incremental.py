@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Text, func, select, type_coerce
+from sqlalchemy import Text, select, type_coerce
 from sqlalchemy.orm import Session
 
 from auditor import __version__
@@ -38,6 +38,7 @@ from auditor.engine.stored import engine_fact, stored_payload
 from auditor.engine.window import CadencePeriod, SweepWindow, day_start
 from auditor.rulebook import Rule
 from auditor.store.models import FactRow, RuleState, Sweep
+from auditor.store.watermark import fact_watermark, facts_intact
 
 CACHE_FORMAT = 4
 """Bump when what a partition's outcome means or how it is stored changes: every state then counts as stale."""
@@ -99,12 +100,6 @@ def rule_fingerprint(compiled: CompiledRule) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def fact_watermark(session: Session) -> tuple[int, int]:
-    """The highest fact row id and the number of fact rows: which facts a sweep sees."""
-    max_id, rows = session.execute(select(func.coalesce(func.max(FactRow.id), 0), func.count(FactRow.id))).one()
-    return int(max_id), int(rows)
-
-
 def plan_sweep(
     session: Session,
     rules: Sequence[Rule],
@@ -128,8 +123,7 @@ def plan_sweep(
             reasons[rules[i].id] = "its state is older than the other rules'"
         usable = [i for i in usable if states[rules[i].id].sweep_id == newest]
         base = states[rules[usable[0]].id]
-        kept = session.execute(select(func.count(FactRow.id)).where(FactRow.id <= base.max_fact_id)).scalar()
-        if kept != base.fact_counts.get("_rows"):
+        if not facts_intact(session, base.max_fact_id, base.fact_counts.get("_rows")):
             reasons.update({rules[i].id: "facts were deleted since the last sweep" for i in usable})
             usable = []
     full_kinds = {kind for i in range(len(rules)) if i not in usable for kind in compiled[i].kinds()}

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from auditor.engine.carry import carry_over, store_cadence
 from auditor.engine.evaluate import Evaluation, evaluate
 from auditor.engine.facts import EngineFact
-from auditor.engine.incremental import Plan, fact_watermark, plan_sweep
+from auditor.engine.incremental import Plan, plan_sweep
 from auditor.engine.kpi_job import KpiJob
 from auditor.engine.runner import start_fork_server
 from auditor.engine.standing import Judged, lean, split_carried
@@ -36,6 +36,7 @@ from auditor.rulebook import Policy, Rule, render_message
 from auditor.rulebook.templates import check_patterns
 from auditor.store.lock import exclusive
 from auditor.store.models import EngineError, FactRow, RuleCheck, Sweep
+from auditor.store.watermark import fact_watermark
 
 LOAD_BATCH = 20_000  # fact rows fetched at a time
 

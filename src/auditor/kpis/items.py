@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 import zstandard
-from sqlalchemy import Text, delete, func, select, type_coerce
+from sqlalchemy import Text, delete, select, type_coerce
 from sqlalchemy.orm import Session
 
 from auditor.engine.states import ZSTD_MAGIC
@@ -29,6 +29,7 @@ from auditor.engine.stored import decode_fields, stored_payload
 from auditor.facts import model_for
 from auditor.kpis.window import KpiWindow
 from auditor.store.models import FactRow, KpiItems
+from auditor.store.watermark import facts_intact
 
 if TYPE_CHECKING:
     from auditor.engine.facts import EngineFact
@@ -163,8 +164,7 @@ def _usable(session: Session, window: KpiWindow, load: bool = True) -> Any:
     stored = stored[0] if stored is not None and load else stored
     if stored is None or stored.fingerprint != fingerprint(window):
         return None
-    kept = session.execute(select(func.count(FactRow.id)).where(FactRow.id <= stored.max_fact_id)).scalar()
-    return stored if kept == stored.fact_rows else None
+    return stored if facts_intact(session, stored.max_fact_id, stored.fact_rows) else None
 
 
 def read_items(session: Session, window: KpiWindow, max_fact_id: int, fact_rows: int) -> Items:

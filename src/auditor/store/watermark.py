@@ -1,0 +1,24 @@
+"""Which fact rows a sweep sees, and whether any of them was deleted since.
+
+Fact rows are appended, never changed: the highest row id and the number of rows describe exactly the rows a
+sweep saw. What a sweep keeps for the next one (rule states, KPI records) stays usable while every row up to
+its highest id is still there.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from auditor.store.models import FactRow
+
+
+def fact_watermark(session: Session) -> tuple[int, int]:
+    """The highest fact row id and the number of fact rows."""
+    max_id, rows = session.execute(select(func.coalesce(func.max(FactRow.id), 0), func.count(FactRow.id))).one()
+    return int(max_id), int(rows)
+
+
+def facts_intact(session: Session, max_fact_id: int, rows: int | None) -> bool:
+    """Whether the fact rows up to `max_fact_id` are still the `rows` rows counted then (none deleted)."""
+    return session.execute(select(func.count(FactRow.id)).where(FactRow.id <= max_fact_id)).scalar() == rows
