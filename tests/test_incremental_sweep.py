@@ -17,11 +17,13 @@ from typing import Any
 
 import msgspec
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.orm import Session
 
+from auditor.engine.incremental import plan_sweep
 from auditor.engine.states import ZSTD_MAGIC, decode_partitions, encode_partitions
-from auditor.engine.sweep import run_sweep
+from auditor.engine.sweep import load_facts, run_sweep
+from auditor.engine.window import SweepWindow
 from auditor.findings import triage
 from auditor.ingest import ingest_file
 from auditor.rulebook import Policy, load_rulebook
@@ -315,3 +317,26 @@ def test_states_stored_zlib_compressed_still_decode() -> None:
     blob = encode_partitions(doc)
     assert blob[:4] == ZSTD_MAGIC
     assert decode_partitions(blob) == doc
+
+
+def test_a_deleted_fact_row_makes_the_next_sweep_evaluate_every_rule_in_full(tmp_path: Path) -> None:
+    """Rows are never deleted; if one is anyway (by hand), no stored state can be trusted."""
+    org = _org(tmp_path, 2)
+    engine = open_database(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    _ingest_org(engine, org)
+    swept = _sweep(engine, org.as_of, Policy(), full=True)
+    _ingest_changes([engine], _changes(engine, random.Random(2), 0.01, tmp_path))
+    book = load_rulebook([RULES], Policy())
+    with Session(engine) as session:
+        sweep = session.get_one(Sweep, swept)
+        window = SweepWindow(as_of=sweep.as_of, since=sweep.since)
+
+    def reasons() -> set[str]:
+        with Session(engine) as session:
+            return set(plan_sweep(session, book.rules, window, load_facts, False).reasons.values())
+
+    assert reasons() == set()  # new rows only: every rule incrementally
+    with Session(engine) as session, session.begin():
+        session.execute(delete(FactRow).where(FactRow.id == session.execute(select(func.min(FactRow.id))).scalar()))
+    assert reasons() == {"facts were deleted since the last sweep"}
+    engine.dispose()

@@ -96,7 +96,7 @@ def test_the_kpi_process_gives_what_the_sweeping_process_works_out(tmp_path: Pat
     with Session(engine) as session:
         window = KpiWindow.of_sweep(session.execute(select(Sweep).order_by(Sweep.id.desc())).scalars().first())
         seen = fact_watermark(session)
-        assert stored_usable(session, window)
+        assert stored_usable(session, window, seen)
     settings = KpiSettings(mystery_threshold=60.0, holidays=frozenset({org.as_of}))
     with KpiJob(engine, window, *seen, settings) as job:
         items, kpis = job.result()

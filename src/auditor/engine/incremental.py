@@ -112,7 +112,8 @@ def plan_sweep(
     fact rows the sweep sees, `fact_watermark`, read now when not given)."""
     compiled = [compile_rule(rule, window) for rule in rules]
     fingerprints = [rule_fingerprint(c) for c in compiled]
-    max_id, rows = watermark or fact_watermark(session)
+    watermark = watermark or fact_watermark(session)
+    max_id, rows = watermark
     states = {} if full else _states(session)
     usable = [i for i, r in enumerate(rules) if r.id in states and states[r.id].fingerprint == fingerprints[i]]
     reasons = {r.id: _reason(full, states.get(r.id)) for i, r in enumerate(rules) if i not in usable}
@@ -123,7 +124,7 @@ def plan_sweep(
             reasons[rules[i].id] = "its state is older than the other rules'"
         usable = [i for i in usable if states[rules[i].id].sweep_id == newest]
         base = states[rules[usable[0]].id]
-        if not facts_intact(session, base.max_fact_id, base.fact_counts.get("_rows")):
+        if not facts_intact(session, base.max_fact_id, base.fact_counts.get("_rows"), watermark):
             reasons.update({rules[i].id: "facts were deleted since the last sweep" for i in usable})
             usable = []
     full_kinds = {kind for i in range(len(rules)) if i not in usable for kind in compiled[i].kinds()}

@@ -9,7 +9,7 @@ fact (`--full`), or finds no stored records it can bring up to date, works its K
 
 from __future__ import annotations
 
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any
 
 from sqlalchemy import Engine
@@ -27,22 +27,29 @@ Outcome = tuple[Items, dict[str, Any]]
 
 
 class KpiJob:
-    """The KPI process of one sweep (a context manager: the process ends with it)."""
+    """The KPI process of one sweep (a context manager: the process ends with it).
+
+    The process is started from a thread: starting it waits for the fork server, which may still be importing
+    the engine (a third of a second) when the sweep begins; the sweep plans meanwhile.
+    """
 
     def __init__(self, engine: Engine, window: KpiWindow, max_fact_id: int, rows: int, settings: KpiSettings) -> None:
         """Start working out the KPIs of the window's facts up to row `max_fact_id` (`rows` rows)."""
         self._pool = ProcessPoolExecutor(max_workers=1, mp_context=worker_context())
         url = engine.url.render_as_string(hide_password=False)
-        self._future = self._pool.submit(records_and_kpis, url, window, max_fact_id, rows, settings.as_kwargs())
+        arguments = (records_and_kpis, url, window, max_fact_id, rows, settings.as_kwargs())
+        self._starter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kpi-job")
+        self._submitted = self._starter.submit(self._pool.submit, *arguments)
 
     def result(self) -> Outcome:
         """The records and the KPIs (waiting for them if need be)."""
-        return self._future.result()
+        return self._submitted.result().result()
 
     def __enter__(self) -> KpiJob:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._starter.shutdown(wait=True)
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 

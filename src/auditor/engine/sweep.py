@@ -205,7 +205,7 @@ def _prepare(engine: Engine, as_of: date, since: date | None, full: bool) -> tup
     with Session(engine) as session:
         since = since or default_since(session, as_of)
         watermark = fact_watermark(session)
-        reuse = not full and stored_usable(session, KpiWindow.of_days(as_of, since))
+        reuse = not full and stored_usable(session, KpiWindow.of_days(as_of, since), watermark)
     return since, watermark, reuse
 
 

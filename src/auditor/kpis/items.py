@@ -144,7 +144,7 @@ def from_loaded(facts: Iterable[EngineFact], window: KpiWindow, max_fact_id: int
 def current_items(session: Session, window: KpiWindow, max_fact_id: int, fact_rows: int) -> Items:
     """The records of the current facts in the window, for facts up to row `max_fact_id` (`fact_rows` rows: what
     the sweep's plan saw): the stored ones brought up to date, or read anew."""
-    stored = _usable(session, window)
+    stored = _usable(session, window, (max_fact_id, fact_rows))
     if stored is not None:
         items = Items(decode_records(stored.records), max_fact_id, fact_rows)
         _apply(session, items, FactRow.id.between(stored.max_fact_id + 1, max_fact_id), window)
@@ -152,19 +152,20 @@ def current_items(session: Session, window: KpiWindow, max_fact_id: int, fact_ro
     return read_items(session, window, max_fact_id, fact_rows)
 
 
-def stored_usable(session: Session, window: KpiWindow) -> bool:
-    """Whether the stored records are of this window and no fact row they cover was deleted since."""
-    return _usable(session, window, load=False) is not None
+def stored_usable(session: Session, window: KpiWindow, watermark: tuple[int, int]) -> bool:
+    """Whether the stored records are of this window and no fact row they cover was deleted since (`watermark`:
+    the fact rows seen now, `fact_watermark`)."""
+    return _usable(session, window, watermark, load=False) is not None
 
 
-def _usable(session: Session, window: KpiWindow, load: bool = True) -> Any:
+def _usable(session: Session, window: KpiWindow, watermark: tuple[int, int], load: bool = True) -> Any:
     """The stored records' row (`load`: with the records) when they can be brought up to date, else None."""
     query = select(KpiItems) if load else select(KpiItems.max_fact_id, KpiItems.fact_rows, KpiItems.fingerprint)
     stored = session.execute(query.where(KpiItems.id == 1)).first()
     stored = stored[0] if stored is not None and load else stored
     if stored is None or stored.fingerprint != fingerprint(window):
         return None
-    return stored if facts_intact(session, stored.max_fact_id, stored.fact_rows) else None
+    return stored if facts_intact(session, stored.max_fact_id, stored.fact_rows, watermark) else None
 
 
 def read_items(session: Session, window: KpiWindow, max_fact_id: int, fact_rows: int) -> Items:

@@ -19,6 +19,11 @@ def fact_watermark(session: Session) -> tuple[int, int]:
     return int(max_id), int(rows)
 
 
-def facts_intact(session: Session, max_fact_id: int, rows: int | None) -> bool:
-    """Whether the fact rows up to `max_fact_id` are still the `rows` rows counted then (none deleted)."""
-    return session.execute(select(func.count(FactRow.id)).where(FactRow.id <= max_fact_id)).scalar() == rows
+def facts_intact(session: Session, max_fact_id: int, rows: int | None, watermark: tuple[int, int]) -> bool:
+    """Whether the fact rows up to `max_fact_id` are still the `rows` rows counted then (none deleted), given
+    the rows seen now (`fact_watermark`): all of them less those added after `max_fact_id`. Only the added
+    rows are counted (an index range), not every row again."""
+    newest, total = watermark
+    after = FactRow.id > max_fact_id
+    added = session.execute(select(func.count(FactRow.id)).where(after, FactRow.id <= newest)).scalar() or 0
+    return total - added == rows
