@@ -68,7 +68,8 @@ class Plan:
     outcome stands). Every other judgement stands as in the base sweep (`carry.py` copies its rows)."""
     rerun: bool = False  # the base sweep is the latest complete one, of the same as-of day
     people: set[str] = field(default_factory=set)  # ids of the people whose facts changed since the base sweep
-    branches: set[str] = field(default_factory=set)  # the branches those people's versions name
+    people_before: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Of those people, the ones on the base sweep's roster: their fields then (the version current then)."""
 
     @property
     def periods(self) -> list[dict[str, frozenset[str]]]:
@@ -182,8 +183,9 @@ def _plan_changes(
     for fact, _, _ in [*added, *replaced]:
         if fact.kind == "person":
             plan.people.add(str(fact.values.get("id", fact.natural_id)))
-            if fact.values.get("branch"):
-                plan.branches.add(str(fact.values["branch"]))
+    for fact, _, _ in replaced:  # in id order: the last version of a person stored by then was current then
+        if fact.kind == "person":
+            plan.people_before[str(fact.values.get("id", fact.natural_id))] = fact.values
     gone = {fact.row_id for fact, _, _ in replaced}
     touched = [fact for fact, _, _ in added] + [fact for fact, _, _ in replaced]
     docs = documents(session, [compiled[i].rule.id for i in usable])

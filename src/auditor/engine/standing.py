@@ -8,8 +8,9 @@ again, like a fresh finding, when any of these may have changed since the base s
 
 * its lifecycle: it has a triage event since the base sweep, or it was ever waived (a waiver lapses by the day);
 * waivers: one names its key, or one's rule and subject patterns match it (whatever its expiry and branch);
-* accountability: the subject, or a person or branch field of its evidence, names a person whose facts changed
-  or a branch such a person's versions name (`Roster.resolve` reads nothing else).
+* accountability: the subject, or a person or branch field of its evidence, names a person who joined or left
+  the roster or whose region, branch or manager changed, or a branch whose region vote may have changed
+  (`roster_changes`; `Roster.resolve` reads nothing else).
 
 Every other carried finding's row stands: it is copied in the database with the appearance its status gives
 (`findings/tracking.py`). docs/engine.md argues why this equals a full sweep; tests/test_incremental_sweep.py
@@ -18,7 +19,8 @@ checks it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
@@ -85,7 +87,7 @@ def split_carried(
     changed = changed_keys(session, plan.base_sweep)
     waivers = load_waivers(session)
     named = {waiver.finding_key for waiver in waivers if waiver.finding_key is not None}
-    people, branches = plan.people, plan.branches
+    people, branches = roster_changes(roster, plan.people, plan.people_before)
     again: list[Produced] = []
     keys: list[str] = []
     for rule in rules:
@@ -106,6 +108,45 @@ def split_carried(
     for rule_id, pairs in fresh.items():
         watch.update(finding_key(rule_id, subject, occurrence) for subject, occurrence in pairs)
     return Split(again, keys, watch)
+
+
+def roster_changes(
+    roster: Roster, touched: set[str], before: Mapping[str, Mapping[str, Any]]
+) -> tuple[set[str], set[str]]:
+    """The people and branches for which `Roster.resolve` may answer otherwise than on the base sweep's roster.
+
+    `touched`: the people whose facts changed since; `before`: those on the base sweep's roster, as they were.
+    A person counts when they joined or left the roster, or their region, branch or manager changed. A branch
+    counts when the regions of its people, counted, changed, or tie: its region is their vote, and a tie is
+    broken by the roster's order, which a correction changes.
+    """
+    people = {pid for pid in touched if _placed(before.get(pid)) != _placed(roster.people.get(pid))}
+    old = {**roster.people, **before}
+    for pid in touched - before.keys():
+        old.pop(pid, None)  # joined since
+    named = {p.get("branch") for pid in touched for p in (before.get(pid), roster.people.get(pid)) if p}
+    branches = set()
+    for branch in named - {None, ""}:
+        votes = [_votes(group.values(), branch) for group in (old, roster.people)]
+        if votes[0] != votes[1] or any(_tied(vote) for vote in votes):
+            branches.add(str(branch))
+    return people, branches
+
+
+def _placed(person: Mapping[str, Any] | None) -> tuple[str, str, str] | None:
+    """What `Roster.resolve` takes of a person (None: not on the roster)."""
+    if person is None:
+        return None
+    return (person.get("region") or "", person.get("branch") or "", person.get("manager_id") or "")
+
+
+def _votes(people: Iterable[Mapping[str, Any]], branch: Any) -> Counter[str]:
+    return Counter(p["region"] for p in people if p.get("branch") == branch and p.get("region"))
+
+
+def _tied(votes: Counter[str]) -> bool:
+    top = votes.most_common(2)
+    return len(top) == 2 and top[0][1] == top[1][1]
 
 
 def changed_keys(session: Session, base_sweep: int) -> set[str]:
