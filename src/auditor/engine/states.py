@@ -108,7 +108,7 @@ def combine(
             stored = [finding.occurrence, list(finding.evidence), "", fields]
             fresh[finding.subject][2].append(stored)
             pending[finding.key] = stored
-        kept = dict(plan.carried[index])
+        kept = plan.carried[index]  # taken over: the plan's carried partitions are not read after this
         for key, (periods, ids, stored, times) in partial.items():
             fresh[key][0], fresh[key][3] = ids, times
             kept[key] = [ids, [o for o in stored[1] if o not in periods], [f for f in stored[2] if f[0] not in periods]]
@@ -118,10 +118,9 @@ def combine(
             carried.kept[rule.id] = kept
             outcome.carried_checked = sum(map(len, map(itemgetter(1), kept.values())))
             outcome.carried_findings = sum(map(len, map(itemgetter(2), kept.values())))
-        for key, entry in kept.items():
-            if key in fresh:
-                fresh[key][1].extend(entry[1])
-                fresh[key][2].extend(entry[2])
+        for key in partial:  # judged again for some periods: the other periods' judgements are kept
+            fresh[key][1].extend(kept[key][1])
+            fresh[key][2].extend(kept[key][2])
         for entry in fresh.values():
             entry[1].sort()
             entry[2].sort(key=lambda f: f[0])
