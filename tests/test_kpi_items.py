@@ -111,3 +111,19 @@ def test_the_kpi_process_gives_what_the_sweeping_process_works_out(tmp_path: Pat
     )
     assert decode_records(plain) == here.records
     engine.dispose()
+
+
+def test_an_in_memory_database_is_swept_again_without_a_kpi_process(tmp_path: Path) -> None:
+    """No other process can open a private in-memory database: its re-sweep works the KPIs out itself."""
+    org = generate(tmp_path / "org", seed=3, reps=2, months=2)
+    engine = open_database("sqlite://")
+    _ingest(engine, sorted(org.files))
+    first = _sweep(engine, org.as_of, org.since)
+    again = _sweep(engine, org.as_of, org.since)  # incremental: the stored records are usable
+    with Session(engine) as session:
+        kpis = [session.get_one(Sweep, s.sweep_id).kpis for s in (first, again)]
+    assert {k: v for k, v in kpis[0].items() if k not in ("sweep_id", "basis")} == {
+        k: v for k, v in kpis[1].items() if k not in ("sweep_id", "basis")
+    }
+    assert again.partitions["rules_in_full"] == 0
+    engine.dispose()

@@ -34,6 +34,7 @@ from auditor.kpis.items import from_loaded as items_from_loaded
 from auditor.kpis.window import KpiWindow
 from auditor.rulebook import Policy, Rule, render_message
 from auditor.rulebook.templates import check_patterns
+from auditor.store.db import private_database
 from auditor.store.lock import exclusive
 from auditor.store.models import EngineError, FactRow, RuleCheck, Sweep
 from auditor.store.watermark import fact_watermark
@@ -201,11 +202,13 @@ def run_sweep(
 
 def _prepare(engine: Engine, as_of: date, since: date | None, full: bool) -> tuple[date, tuple[int, int], bool]:
     """The since day, the fact rows the sweep sees (highest id, count) and whether the stored KPI records can be
-    brought up to date (a KPI process does that while the sweep plans: engine/kpi_job.py; not for `full`)."""
+    brought up to date by a KPI process while the sweep plans (engine/kpi_job.py; not for `full`, nor for a
+    database only this process can open)."""
     with Session(engine) as session:
         since = since or default_since(session, as_of)
         watermark = fact_watermark(session)
-        reuse = not full and stored_usable(session, KpiWindow.of_days(as_of, since), watermark)
+        reuse = not full and not private_database(engine)  # the KPI process opens the database too
+        reuse = reuse and stored_usable(session, KpiWindow.of_days(as_of, since), watermark)
     return since, watermark, reuse
 
 

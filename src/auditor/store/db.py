@@ -27,6 +27,14 @@ def connect(url: str | None = None) -> Engine:
     return engine
 
 
+def private_database(engine: Engine) -> bool:
+    """Whether the database lives in this process only (in-memory SQLite): no other process can open it."""
+    if engine.dialect.name != "sqlite":
+        return False
+    path = engine.url.database
+    return not path or path == ":memory:" or path.startswith("file::memory:")
+
+
 def open_database(url: str | None = None) -> Engine:
     """Connect and bring the schema to the newest migration (a database already there is only read).
 

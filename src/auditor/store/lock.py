@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
+from auditor.store.db import private_database
 from auditor.store.models import Sweep
 
 ADVISORY_KEY = 0x61756469746F72  # "auditor"
@@ -32,11 +33,10 @@ def exclusive(engine: Engine, doing: str) -> Iterator[None]:
         with _advisory_lock(engine, doing):
             yield
         return
-    path = engine.url.database if engine.dialect.name == "sqlite" else None
-    if not path or path == ":memory:" or path.startswith("file::memory:"):
+    if private_database(engine):
         yield  # a private in-memory database cannot be shared
         return
-    with _file_lock(engine, f"{path}.lock", doing):
+    with _file_lock(engine, f"{engine.url.database}.lock", doing):
         yield
 
 
