@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import msgspec
-from sqlalchemy import delete, func, select
+from sqlalchemy import create_engine, delete, func, make_url, select
 from sqlalchemy.orm import Session
 
-from auditor.engine.kpi_job import KpiJob
+from auditor.engine.kpi_job import KpiJob, shared_url
 from auditor.kpis import KpiSettings, window_kpis
 from auditor.kpis.items import RECORDS, Items, current_items, decode_records, read_items, stored_usable
 from auditor.kpis.window import KpiWindow
@@ -127,3 +128,12 @@ def test_an_in_memory_database_is_swept_again_without_a_kpi_process(tmp_path: Pa
     }
     assert again.partitions["rules_in_full"] == 0
     engine.dispose()
+
+
+def test_the_kpi_process_opens_the_same_database_wherever_it_runs(tmp_path: Path, monkeypatch: Any) -> None:
+    """A relative SQLite path is made absolute for the KPI process; passwords and other URLs go as they are."""
+    monkeypatch.chdir(tmp_path)
+    relative = make_url(shared_url(create_engine("sqlite:///auditor.db")))
+    assert relative.database == str(tmp_path / "auditor.db")
+    for url in ("sqlite:////tmp/my dir/a b.db", "sqlite:///file:a.db?uri=true", "postgresql+psycopg://u:p%40ss@h/d"):
+        assert make_url(shared_url(create_engine(url))) == make_url(url)

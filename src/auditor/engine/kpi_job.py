@@ -9,6 +9,7 @@ fact (`--full`), or finds no stored records it can bring up to date, works its K
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any
 
@@ -36,7 +37,7 @@ class KpiJob:
     def __init__(self, engine: Engine, window: KpiWindow, max_fact_id: int, rows: int, settings: KpiSettings) -> None:
         """Start working out the KPIs of the window's facts up to row `max_fact_id` (`rows` rows)."""
         self._pool = ProcessPoolExecutor(max_workers=1, mp_context=worker_context())
-        url = engine.url.render_as_string(hide_password=False)
+        url = shared_url(engine)
         arguments = (records_and_kpis, url, window, max_fact_id, rows, settings.as_kwargs())
         self._starter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kpi-job")
         self._submitted = self._starter.submit(self._pool.submit, *arguments)
@@ -51,6 +52,20 @@ class KpiJob:
     def __exit__(self, *exc: object) -> None:
         self._starter.shutdown(wait=True)
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def shared_url(engine: Engine) -> str:
+    """The engine's URL for another process: with its password, and a SQLite file's path made absolute."""
+    url = engine.url
+    database = url.database or ""
+    if (
+        engine.dialect.name == "sqlite"
+        and database
+        and not database.startswith("file:")
+        and not os.path.isabs(database)
+    ):
+        url = url.set(database=os.path.abspath(database))
+    return url.render_as_string(hide_password=False)
 
 
 @gc_paused()  # half a million records, long-lived: the collector would rescan them again and again
