@@ -235,10 +235,11 @@ def _plan_rule(
     spans = [_span(p) for p in compiled.periods] if isinstance(compiled, CadenceRule) else []
     touched: dict[str, frozenset[str] | None] = dict.fromkeys(changes)
     plan.touched[index] = touched
-    carried = {key: entry for key, entry in doc.items() if key not in changes}
+    stored_of = {key: doc.pop(key, None) for key in changes}  # the document is this plan's: taken apart in place
+    carried = doc  # every partition no change touched
     evaluate: dict[str, list[int]] = {}
     for key, changed in changes.items():
-        stored = doc.get(key)
+        stored = stored_of[key]
         stored_ids = unpack_ids(stored[0]) if stored else []
         times = dict(zip(stored_ids, json.loads(stored[3]), strict=True)) if stored and cadence else {}
         for fact in arrivals.get(key, ()):
