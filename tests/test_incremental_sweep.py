@@ -21,13 +21,14 @@ from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.orm import Session
 
 from auditor.engine.incremental import plan_sweep
-from auditor.engine.states import ZSTD_MAGIC, decode_partitions, encode_partitions
+from auditor.engine.states import decode_partitions, encode_partitions
 from auditor.engine.sweep import load_facts, run_sweep
 from auditor.engine.window import SweepWindow
 from auditor.findings import triage
 from auditor.ingest import ingest_file
 from auditor.rulebook import Policy, load_rulebook
 from auditor.store import open_database
+from auditor.store.compression import ZSTD_MAGIC
 from auditor.store.models import CadenceResult, FactRow, FindingEvent, FindingRow, RuleCheck, RuleState, Sweep
 from auditor.synth import generate
 

@@ -14,7 +14,6 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import msgspec
-import zstandard
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
@@ -24,6 +23,7 @@ from auditor.findings import Finding
 from auditor.findings.accountability import PERSON_FIELDS
 from auditor.rulebook import Rule
 from auditor.rulebook.templates import CadenceCheck
+from auditor.store.compression import compress, decompress
 from auditor.store.models import RuleState
 
 if TYPE_CHECKING:
@@ -194,15 +194,10 @@ def save_states(session: Session, sweep_id: int, rules: Sequence[Rule], plan: Pl
 
 
 def encode_partitions(doc: dict[str, Entry]) -> bytes:
-    """A rule's partitions as Zstandard-compressed JSON (zlib took three times as long, for a larger blob)."""
-    return zstandard.ZstdCompressor(level=1).compress(_ENCODER.encode(doc))
+    """A rule's partitions as compressed JSON (store/compression.py)."""
+    return compress(_ENCODER.encode(doc))
 
 
 def decode_partitions(blob: bytes) -> dict[str, Entry]:
-    """The partitions `encode_partitions` stored (states stored by earlier sweeps may be zlib-compressed)."""
-    if blob[:4] == ZSTD_MAGIC:
-        return _DECODER.decode(zstandard.ZstdDecompressor().decompress(blob))
-    return _DECODER.decode(zlib.decompress(blob))
-
-
-ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"  # a Zstandard frame's first bytes (a zlib stream starts with 0x78)
+    """The partitions `encode_partitions` stored (states stored by earlier sweeps are zlib-compressed)."""
+    return _DECODER.decode(decompress(blob, earlier=zlib.decompress))

@@ -1,0 +1,25 @@
+"""Compressing the large blobs a sweep keeps for the next one (rule states, KPI records).
+
+Zstandard at level 1: a third of zlib's time for a smaller blob. Blobs stored before it are still read: a
+Zstandard frame starts with its magic number, which neither a zlib stream (0x78) nor MessagePack starts with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import zstandard
+
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"  # a Zstandard frame's first bytes
+
+
+def compress(data: bytes) -> bytes:
+    """`data` as a Zstandard frame."""
+    return zstandard.ZstdCompressor(level=1).compress(data)
+
+
+def decompress(blob: bytes, earlier: Callable[[bytes], bytes]) -> bytes:
+    """What `compress` was given; a blob stored before it (no Zstandard frame) goes through `earlier`."""
+    if blob[:4] == ZSTD_MAGIC:
+        return zstandard.ZstdDecompressor().decompress(blob)
+    return earlier(blob)
