@@ -190,7 +190,7 @@ def run_sweep(
                 save_states(session, sweep_id, rules, plan, states)
                 save_items(session, sweep_id, kpi_window, items)
                 _pause_if_asked()
-                sweep.findings_count = len(produced) + (len(carry.standing or ()) if carry else 0)
+                sweep.findings_count = sum(row["findings"] for row in rows)  # produced, and carried ones left standing
                 sweep.engine_errors_count = len(errors)
                 sweep.finished_at = datetime.now()
                 sweep.status = "complete"

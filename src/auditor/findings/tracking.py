@@ -206,12 +206,11 @@ def track(
     for appearance, keys in sorted(copies.items()):
         _copy_rows(session, carry.base_sweep, sweep.id, appearance, keys)  # type: ignore[union-attr]
     if lean:  # standing rows: no event, same status; produced again, active ones recur, the rest stay suppressed
-        before = _appearances(session, sweep.id)
         recurs = case((FindingRow.__table__.c.status.in_(sorted(ACTIVE)), literal("recurring")), else_="suppressed")
         _copy_rows(session, carry.base_sweep, sweep.id, recurs, sorted(carry.standing))  # type: ignore[union-attr, arg-type]
-        for appearance, rows in _appearances(session, sweep.id).items():
-            if rows > before[appearance]:
-                counts[appearance] += rows - before[appearance]
+        for appearance, rows in _appearances(session, sweep.id).items():  # the rows counted above, and the standing
+            if rows > counts[appearance]:
+                counts[appearance] = rows
     return counts
 
 

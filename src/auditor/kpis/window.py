@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import Text, select, type_coerce
 from sqlalchemy.orm import Session
 
 from auditor.engine.stored import decode_fields, stored_payload
 from auditor.store.models import FactRow, Sweep
-
-if TYPE_CHECKING:
-    pass
 
 
 @dataclass(frozen=True)
