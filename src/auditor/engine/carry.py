@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from sqlalchemy import and_, insert, literal, or_, select, update
+from sqlalchemy import Column, Index, MetaData, String, Table, and_, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from auditor.engine.evaluate import Evaluation
@@ -28,10 +28,7 @@ from auditor.store.models import CadenceResult
 if TYPE_CHECKING:
     from auditor.engine.incremental import Plan
 
-MAX_LEFT_OUT = 2000
-"""Judgements per rule that a copy of cadence rows leaves out by key (bound parameters); a rule with more
-gets all its rows built."""
-SEPARATOR = "\x1f"  # between subject and period label in a judgement's key (labels never hold it)
+UPDATE_BATCH = 2000  # rows or subjects per statement (bound parameters)
 
 
 def carry_over(plan: Plan, rules: Sequence[Rule], evaluation: Evaluation) -> CarryOver | None:
@@ -63,11 +60,7 @@ def store_cadence(
     Rows of judgements the sweep carried over (`carry`) are copied from the base sweep; the rest are built here.
     """
     touched = carry.touched if carry is not None else {}
-    copied = {
-        rule.id: touched[rule.id]
-        for rule in rules
-        if rule.template == "cadence" and rule.id in touched and copies_cadence(touched[rule.id])
-    }
+    copied = {rule.id: touched[rule.id] for rule in rules if rule.template == "cadence" and rule.id in touched}
     if copied:
         _copy_cadence(session, sweep_id, carry.base_sweep, copied, roster)  # type: ignore[union-attr]
     rows = []
@@ -94,23 +87,43 @@ def store_cadence(
     insert_rows(session, CadenceResult, rows)
 
 
-def copies_cadence(touched: Touched) -> bool:
-    """Whether a cadence rule's rows are copied (few enough judgements made again to leave out by key)."""
-    return sum(1 if periods is None else len(periods) for periods in touched.values()) <= MAX_LEFT_OUT
-
-
 def _copy_cadence(session: Session, sweep_id: int, base: int, copied: dict[str, Touched], roster: Roster) -> None:
-    """The base sweep's cadence rows of the copied rules but for the judgements made again; managers as now."""
+    """The base sweep's cadence rows of the copied rules but for the judgements made again; managers as now.
+
+    The judgements made again are left out through a temporary table (however many there are), each as its rule
+    and subject with its period, or no period for the whole partition.
+    """
     table = CadenceResult.__table__
     columns = [c for c in table.columns if c.name not in ("id", "sweep_id")]
-    kept = []
-    for rule_id, touched in sorted(copied.items()):
-        whole = sorted(key for key, periods in touched.items() if periods is None)
-        some = sorted(key + SEPARATOR + label for key, periods in touched.items() if periods for label in periods)
-        pair = table.c.subject + SEPARATOR + table.c.period  # not a row value: SQLite scans those lists row by row
-        kept.append(and_(table.c.rule_id == rule_id, table.c.subject.not_in(whole), pair.not_in(some)))
-    query = select(literal(sweep_id), *columns).where(table.c.sweep_id == base, or_(*kept))
+    left_out = Table(
+        "cadence_left_out",
+        MetaData(),
+        Column("rule_id", String(80)),
+        Column("subject", String(400)),
+        Column("period", String(40), nullable=True),
+        Index("cadence_left_out_subject", "rule_id", "subject"),
+        prefixes=["TEMPORARY"],
+    )
+    connection = session.connection()
+    left_out.create(connection)
+    rows = [
+        {"rule_id": rule_id, "subject": subject, "period": label}
+        for rule_id, touched in sorted(copied.items())
+        for subject, periods in sorted(touched.items())
+        for label in ([None] if periods is None else sorted(periods))
+    ]
+    for start in range(0, len(rows), UPDATE_BATCH):
+        connection.execute(insert(left_out), rows[start : start + UPDATE_BATCH])
+    again = select(literal(1)).where(
+        left_out.c.rule_id == table.c.rule_id,
+        left_out.c.subject == table.c.subject,
+        or_(left_out.c.period.is_(None), left_out.c.period == table.c.period),
+    )
+    query = select(literal(sweep_id), *columns).where(
+        table.c.sweep_id == base, table.c.rule_id.in_(sorted(copied)), ~again.exists()
+    )
     session.execute(insert(table).from_select(["sweep_id", *(c.name for c in columns)], query))
+    left_out.drop(connection)
     moved: dict[str, list[str]] = defaultdict(list)  # team manager now: subjects whose rows name another
     stored = select(table.c.subject, table.c.manager_id).where(table.c.sweep_id == sweep_id).distinct()
     for subject, manager in session.execute(stored):
@@ -118,7 +131,7 @@ def _copy_cadence(session: Session, sweep_id: int, base: int, copied: dict[str, 
             moved[roster.team_manager(subject)].append(subject)
     for manager, subjects in sorted(moved.items()):
         subjects.sort()
-        for start in range(0, len(subjects), MAX_LEFT_OUT):
-            batch = subjects[start : start + MAX_LEFT_OUT]
+        for start in range(0, len(subjects), UPDATE_BATCH):
+            batch = subjects[start : start + UPDATE_BATCH]
             where = and_(table.c.sweep_id == sweep_id, table.c.subject.in_(batch))
             session.execute(update(table).where(where).values(manager_id=manager))

@@ -19,6 +19,7 @@ checks it.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -28,7 +29,6 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from auditor.engine.carry import copies_cadence
 from auditor.engine.states import Entry
 from auditor.findings.accountability import Roster
 from auditor.findings.model import finding_key
@@ -42,11 +42,9 @@ if TYPE_CHECKING:
 
 
 def lean(plan: Plan, rules: Sequence[Rule], carry: CarryOver | None) -> bool:
-    """Whether a sweep can leave its carried findings in the database: it re-runs the base sweep's window, every
-    rule was evaluated incrementally without engine errors, and every cadence rule's rows are copied."""
-    if carry is None or not plan.rerun or any(rule.id not in carry.touched for rule in rules):
-        return False
-    return all(copies_cadence(carry.touched[rule.id]) for rule in rules if rule.template == "cadence")
+    """Whether a sweep can leave its carried findings in the database: it re-runs the base sweep's window, and
+    every rule was evaluated incrementally without engine errors."""
+    return carry is not None and plan.rerun and all(rule.id in carry.touched for rule in rules)
 
 
 class Judged:
@@ -71,6 +69,23 @@ class Split:
     again: list[Produced]
     keys: list[str]
     watch: set[str]
+
+
+def leave_standing(
+    session: Session,
+    rules: Sequence[Rule],
+    kept: Mapping[str, Mapping[str, Entry]],
+    fresh: Mapping[str, set[tuple[str, str]]],
+    roster: Roster,
+    plan: Plan,
+    carry: CarryOver,
+) -> tuple[list[Produced], CarryOver, dict[str, Judged]]:
+    """A lean sweep's carried findings made ready for tracking: those tracked again, the carry-over that names
+    the standing ones and the keys to watch, and each rule's judgements, fresh and carried."""
+    split = split_carried(session, rules, kept, fresh, roster, plan)
+    carry = dataclasses.replace(carry, standing=split.keys, watch=split.watch)
+    judged = {rule_id: Judged(pairs, kept[rule_id]) for rule_id, pairs in fresh.items()}
+    return split.again, carry, judged
 
 
 def split_carried(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import time
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ from auditor.engine.facts import EngineFact
 from auditor.engine.incremental import Plan, plan_sweep
 from auditor.engine.kpi_job import KpiJob
 from auditor.engine.runner import start_fork_server
-from auditor.engine.standing import Judged, lean, split_carried
+from auditor.engine.standing import lean, leave_standing
 from auditor.engine.states import Carried, combine, remember, save_states
 from auditor.engine.stored import engine_fact, stored_payload
 from auditor.engine.window import SweepWindow
@@ -180,10 +179,9 @@ def run_sweep(
                 sweep.kpis = kpis
                 checked: dict[str, Any] = {rule_id: outcome.checked for rule_id, outcome in evaluation.outcomes.items()}
                 if leaving:
-                    split = split_carried(session, rules, carried.kept, checked, roster, plan)
-                    produced += split.again
-                    carry = dataclasses.replace(carry, standing=split.keys, watch=split.watch)  # type: ignore[arg-type]
-                    checked = {rule_id: Judged(fresh, carried.kept[rule_id]) for rule_id, fresh in checked.items()}
+                    assert carry is not None
+                    again, carry, checked = leave_standing(session, rules, carried.kept, checked, roster, plan, carry)
+                    produced += again
                 lifecycle = track(
                     session, sweep, produced, checked, today=today, actor=actor, due_days=policy.due_days, carry=carry
                 )
