@@ -83,15 +83,18 @@ def current_states(
 def latest_rows(session: Session, keys: Iterable[str] | None = None) -> dict[str, FindingRow]:
     """Each finding's most recent snapshot (from the last sweep that produced it), of the given keys or all.
 
-    A few keys are looked up by key (indexed); more than KEY_BATCH of them, or all, in one pass.
+    Up to KEYS_LOOKED_UP keys are looked up by key (indexed, in batches); more of them, or all, in one pass.
     """
-    if keys is not None and len(wanted_keys := sorted(set(keys))) <= KEY_BATCH:
-        out: dict[str, FindingRow] = {}
-        query = select(FindingRow).where(FindingRow.finding_key.in_(wanted_keys)).order_by(FindingRow.id)
-        for row in session.execute(query).scalars():
-            out[row.finding_key] = row  # the highest id wins
-        return out
-    latest = select(func.max(FindingRow.id)).group_by(FindingRow.finding_key)
-    rows = session.execute(select(FindingRow).where(FindingRow.id.in_(latest))).scalars()
-    wanted = None if keys is None else set(keys)
-    return {r.finding_key: r for r in rows if wanted is None or r.finding_key in wanted}
+    wanted = None if keys is None else sorted(set(keys))
+    if wanted is None or len(wanted) > KEYS_LOOKED_UP:
+        latest = select(func.max(FindingRow.id)).group_by(FindingRow.finding_key)
+        rows = session.execute(select(FindingRow).where(FindingRow.id.in_(latest))).scalars()
+        chosen = None if wanted is None else set(wanted)
+        return {r.finding_key: r for r in rows if chosen is None or r.finding_key in chosen}
+    out: dict[str, FindingRow] = {}
+    for start in range(0, len(wanted), KEY_BATCH):
+        batch = wanted[start : start + KEY_BATCH]
+        latest = select(func.max(FindingRow.id)).where(FindingRow.finding_key.in_(batch))
+        query = select(FindingRow).where(FindingRow.id.in_(latest.group_by(FindingRow.finding_key)))
+        out.update((row.finding_key, row) for row in session.execute(query).scalars())
+    return out
