@@ -30,12 +30,13 @@ from sqlalchemy import Text, select, type_coerce
 from sqlalchemy.orm import Session
 
 from auditor import __version__
-from auditor.engine.compiler import CadenceRule, CompiledRule, compile_rule
+from auditor.engine.compiler import CadenceRule, CompiledRule, MatchRule, compile_rule
 from auditor.engine.evaluate import Groups
 from auditor.engine.facts import EngineFact, epoch
 from auditor.engine.states import Entry, documents, expect_time, pack_ids, times_text, unpack_ids
 from auditor.engine.stored import engine_fact, stored_payload
 from auditor.engine.window import CadencePeriod, SweepWindow, day_start
+from auditor.facts.registry import FACT_KINDS
 from auditor.rulebook import Rule
 from auditor.store.models import FactRow, RuleState, Sweep
 from auditor.store.watermark import fact_watermark, facts_intact
@@ -59,8 +60,11 @@ class Plan:
     rows: int  # fact rows up to max_fact_id
     reasons: dict[str, str] = field(default_factory=dict)  # rule id: why it was evaluated in full
     partial: list[dict[str, tuple[set[str], str, Entry, str]]] = field(default_factory=list)
-    """Per rule: cadence partitions judged again for some periods only: (those periods' labels, members,
-    stored entry, member times), members and times as stored."""
+    """Per rule: partitions judged again for some occurrences only (cadence periods, or the facts of a match
+    rule judged one by one: `by_occurrence`): (those occurrences, members, stored entry, member times), members
+    and times as stored."""
+    by_occurrence: set[int] = field(default_factory=set)
+    """Indexes of the rules whose partial partitions are judged fact by fact (`_occurrence_role`), not by period."""
     base_sweep: int | None = None  # the sweep whose stored outcomes the incrementally evaluated rules carry
     touched: list[dict[str, frozenset[str] | None] | None] = field(default_factory=list)
     """Per rule evaluated incrementally (None: evaluated in full): the partitions whose members changed, each
@@ -73,8 +77,12 @@ class Plan:
 
     @property
     def periods(self) -> list[dict[str, frozenset[str]]]:
-        """Per rule: the cadence partitions judged for some periods only, and those periods' labels."""
-        return [{key: frozenset(labels) for key, (labels, *_) in partial.items()} for partial in self.partial]
+        """Per rule: the cadence partitions judged for some periods only, and those periods' labels (a match rule
+        judged fact by fact evaluates only those facts: its chunks judge whatever they hold)."""
+        return [
+            {} if index in self.by_occurrence else {key: frozenset(labels) for key, (labels, *_) in partial.items()}
+            for index, partial in enumerate(self.partial)
+        ]
 
     @property
     def facts_evaluated(self) -> int:
@@ -193,6 +201,8 @@ def _plan_changes(
     for i in usable:
         wanted[i] = _plan_rule(plan, i, compiled[i], touched, joined, gone, docs[compiled[i].rule.id])
         plan.reasons.pop(compiled[i].rule.id, None)
+    for i in sorted(plan.by_occurrence):
+        _narrow(session, plan, i, compiled[i], wanted[i], joined)
     loaded = {f.row_id: f for f in plan.facts}
     loaded.update((f.row_id, f) for f in joined)
     missing = sorted({row_id for keys in wanted.values() for ids in keys.values() for row_id in ids} - loaded.keys())
@@ -218,7 +228,9 @@ def _plan_rule(
 
     A touched partition stands, with its new members, when none of the changed facts (new or replaced
     versions) is one the engine would assert for this rule; a cadence partition whose member facts did not
-    change is judged again only for the periods whose span holds a changed expected fact.
+    change is judged again only for the periods whose span holds a changed expected fact; a match rule's
+    partition where only facts of its one fact role changed is judged again only for those facts
+    (`_occurrence_role`: each is an occurrence of its own; `_narrow` adds the other roles' facts).
     """
     rule_kinds = compiled.kinds()
     changes: dict[str, list[EngineFact]] = {}
@@ -233,6 +245,7 @@ def _plan_rule(
                 arrivals.setdefault(key, []).append(fact)
     cadence = isinstance(compiled, CadenceRule)
     spans = [_span(p) for p in compiled.periods] if isinstance(compiled, CadenceRule) else []
+    single = _occurrence_role(compiled)
     touched: dict[str, frozenset[str] | None] = dict.fromkeys(changes)
     plan.touched[index] = touched
     stored_of = {key: doc.pop(key, None) for key in changes}  # the document is this plan's: taken apart in place
@@ -255,6 +268,14 @@ def _plan_rule(
             carried[key] = [text, stored[1], stored[2], member_times]  # only facts the engine never asserts changed
             touched[key] = frozenset()
             continue
+        if single is not None and stored is not None and roles == {single[0]}:
+            alias, kind = single
+            occurrences = {_occurrence(compiled, alias, fact) for fact in changed if fact.kind == kind}
+            evaluate[key] = ids  # narrowed to the changed facts and the other roles' facts (`_narrow`)
+            plan.partial[index][key] = (occurrences, text, stored, member_times)
+            plan.by_occurrence.add(index)
+            touched[key] = frozenset(occurrences)
+            continue
         periods = _periods(compiled, changed, roles, spans) if stored is not None else None
         if periods is None:
             evaluate[key] = ids
@@ -268,6 +289,57 @@ def _plan_rule(
         touched[key] = frozenset(label for _, _, label in periods)
     plan.carried[index] = carried
     return evaluate
+
+
+def _occurrence_role(compiled: CompiledRule) -> tuple[str, str] | None:
+    """A match rule's one fact role (alias, kind) when each of its facts is an occurrence of its own: the
+    occurrence is the fact's natural key (one current fact per value), and no `none` role reads that kind.
+    Such a fact's judgement reads only the fact, the other roles' facts of its partition and the window."""
+    if not isinstance(compiled, MatchRule) or len(compiled.check.facts) != 1 or compiled.check.occurrence is None:
+        return None
+    ((alias, pattern),) = compiled.check.facts.items()
+    model = FACT_KINDS.get(pattern.kind)
+    if model is None or compiled.check.occurrence != (alias, model.natural_key[0]) or len(model.natural_key) != 1:
+        return None
+    if any(other.kind == pattern.kind for other in compiled.check.none.values()):
+        return None
+    return alias, pattern.kind
+
+
+def _occurrence(compiled: CompiledRule, alias: str, fact: EngineFact) -> str:
+    """The occurrence a match rule's finding about this fact has (as `MatchRule.interpret` names it)."""
+    return MatchRule._value({alias: fact}, compiled.check.occurrence)  # type: ignore[attr-defined]
+
+
+def _narrow(
+    session: Session,
+    plan: Plan,
+    index: int,
+    compiled: CompiledRule,
+    wanted: dict[str, list[int]],
+    joined: list[EngineFact],
+) -> None:
+    """Of the partitions a match rule judges fact by fact (`_occurrence_role`), evaluate only the new versions
+    of the facts changed there and every member of the other roles' kinds (kinds looked up by row id: no
+    payload is read for the members left out)."""
+    single = _occurrence_role(compiled)
+    assert single is not None
+    kind = single[1]
+    partial = plan.partial[index]
+    arrived: dict[str, list[int]] = {}
+    for fact in joined:
+        if fact.kind == kind:
+            for key in compiled.keys_of(fact):
+                if key in partial:
+                    arrived.setdefault(key, []).append(fact.row_id)
+    candidates = sorted({row_id for key in partial for row_id in wanted[key]})
+    kinds = sorted(compiled.kinds() - {kind})
+    others: set[int] = set()
+    for start in range(0, len(candidates), ID_BATCH):
+        query = select(FactRow.id).where(FactRow.id.in_(candidates[start : start + ID_BATCH]), FactRow.kind.in_(kinds))
+        others.update(session.execute(query).scalars())
+    for key in partial:
+        wanted[key] = sorted({*arrived.get(key, ()), *(row_id for row_id in wanted[key] if row_id in others)})
 
 
 def _periods(
