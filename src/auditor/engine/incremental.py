@@ -17,8 +17,10 @@ sweep's; tests/test_incremental_sweep.py checks it.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import hashlib
+import itertools
 import json
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -244,7 +246,7 @@ def _plan_rule(
             for key in compiled.keys_of(fact):
                 arrivals.setdefault(key, []).append(fact)
     cadence = isinstance(compiled, CadenceRule)
-    spans = [_span(p) for p in compiled.periods] if isinstance(compiled, CadenceRule) else []
+    spans = _Spans([_span(p) for p in compiled.periods] if isinstance(compiled, CadenceRule) else [])
     single = _occurrence_role(compiled)
     touched: dict[str, frozenset[str] | None] = dict.fromkeys(changes)
     plan.touched[index] = touched
@@ -284,7 +286,12 @@ def _plan_rule(
             carried[key] = [text, stored[1], stored[2], member_times]  # every change lies outside the judged periods
             touched[key] = frozenset()
             continue
-        evaluate[key] = [row_id for row_id in ids if _in_spans(times.get(row_id), periods)]
+        low, high = min(span[0] for span in periods), max(span[1] for span in periods)
+        evaluate[key] = [
+            row_id
+            for row_id in ids
+            if (moment := times.get(row_id)) is None or (low <= moment <= high and _in_spans(moment, periods))
+        ]
         plan.partial[index][key] = ({label for _, _, label in periods}, text, stored, member_times)
         touched[key] = frozenset(label for _, _, label in periods)
     plan.carried[index] = carried
@@ -342,20 +349,39 @@ def _narrow(
         wanted[key] = sorted({*arrived.get(key, ()), *(row_id for row_id in wanted[key] if row_id in others)})
 
 
-def _periods(
-    compiled: CompiledRule, changed: list[EngineFact], roles: set[str], spans: list[Span]
-) -> list[Span] | None:
+def _periods(compiled: CompiledRule, changed: list[EngineFact], roles: set[str], spans: _Spans) -> list[Span] | None:
     """The spans of the cadence periods whose judgement the changed facts can alter (None: the whole partition)."""
     if not isinstance(compiled, CadenceRule) or roles != {"expect"}:
         return None
     times = [expect_time(compiled.check, fact) for fact in changed]
     if any(t is None for t in times):
         return None
-    return [span for span in spans if any(span[0] <= t <= span[1] for t in times)]  # type: ignore[operator]
+    return sorted({span for t in times for span in spans.holding(t)})  # type: ignore[arg-type]
 
 
 Span = tuple[int | float, int | float, str]
 """Epoch bounds of the times at which an expected fact can count for a cadence period, and its label."""
+
+
+class _Spans:
+    """A cadence rule's period spans, to find those holding a moment without trying every one (a weekly rule
+    over years has thousands)."""
+
+    def __init__(self, spans: list[Span]) -> None:
+        self.spans = sorted(spans)
+        self.lows = [span[0] for span in self.spans]
+        self.reach = list(itertools.accumulate((span[1] for span in self.spans), max))  # highest end so far
+
+    def holding(self, moment: int | float) -> list[Span]:
+        """The spans whose bounds hold the moment: those starting by then, back to the first that ends before it
+        with every earlier one ending before it too."""
+        out = []
+        index = bisect.bisect_right(self.lows, moment) - 1
+        while index >= 0 and self.reach[index] >= moment:
+            if self.spans[index][1] >= moment:
+                out.append(self.spans[index])
+            index -= 1
+        return out
 
 
 def _span(period: CadencePeriod) -> Span:
