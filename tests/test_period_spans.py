@@ -18,3 +18,8 @@ def test_the_spans_holding_a_moment_are_every_span_whose_bounds_hold_it(given_sp
     for moment in moments:
         expected = sorted(span for span in given_spans if span[0] <= moment <= span[1])
         assert sorted(looked_up.holding(moment)) == expected
+
+
+@given(spans, st.integers(-10, 270))
+def test_a_moment_is_held_when_some_span_holds_it(given_spans, moment):
+    assert _Spans(given_spans).holds(moment) == any(low <= moment <= high for low, high, _ in given_spans)

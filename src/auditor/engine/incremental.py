@@ -23,7 +23,7 @@ import hashlib
 import itertools
 import json
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -286,12 +286,8 @@ def _plan_rule(
             carried[key] = [text, stored[1], stored[2], member_times]  # every change lies outside the judged periods
             touched[key] = frozenset()
             continue
-        low, high = min(span[0] for span in periods), max(span[1] for span in periods)
-        evaluate[key] = [
-            row_id
-            for row_id in ids
-            if (moment := times.get(row_id)) is None or (low <= moment <= high and _in_spans(moment, periods))
-        ]
+        chosen = _Spans(periods)  # member facts (no expected time), and expected facts that can count for them
+        evaluate[key] = [row_id for row_id in ids if (moment := times.get(row_id)) is None or chosen.holds(moment)]
         plan.partial[index][key] = ({label for _, _, label in periods}, text, stored, member_times)
         touched[key] = frozenset(label for _, _, label in periods)
     plan.carried[index] = carried
@@ -373,26 +369,25 @@ class _Spans:
         self.reach = list(itertools.accumulate((span[1] for span in self.spans), max))  # highest end so far
 
     def holding(self, moment: int | float) -> list[Span]:
-        """The spans whose bounds hold the moment: those starting by then, back to the first that ends before it
-        with every earlier one ending before it too."""
-        out = []
+        """The spans whose bounds hold the moment."""
+        return [self.spans[index] for index in self._candidates(moment) if self.spans[index][1] >= moment]
+
+    def holds(self, moment: int | float) -> bool:
+        """Whether a span's bounds hold the moment."""
+        return any(self.spans[index][1] >= moment for index in self._candidates(moment))
+
+    def _candidates(self, moment: int | float) -> Iterator[int]:
+        """The spans starting by the moment, latest first, back to the one before which every span ends before it."""
         index = bisect.bisect_right(self.lows, moment) - 1
         while index >= 0 and self.reach[index] >= moment:
-            if self.spans[index][1] >= moment:
-                out.append(self.spans[index])
+            yield index
             index -= 1
-        return out
 
 
 def _span(period: CadencePeriod) -> Span:
     """A period's span (bounds inclusive: a superset is safe)."""
     last = period.deadline if period.deadline is not None else day_start(period.period.end)
     return epoch(period.count_from), epoch(last), period.period.label
-
-
-def _in_spans(moment: int | float | None, spans: list[Span]) -> bool:
-    """Member facts (no expected time) and expected facts that can count for one of the periods."""
-    return moment is None or any(low <= moment <= high for low, high, _ in spans)
 
 
 def _rows(session: Session, condition: Any) -> list[tuple[EngineFact, bool, datetime]]:
