@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from auditor.engine.incremental import _Spans
+from auditor.engine.incremental import _members_for, _Spans
 
 bounds = st.tuples(st.integers(0, 200), st.integers(0, 60)).map(lambda b: (b[0], b[0] + b[1]))
 spans = st.lists(bounds, max_size=40).map(lambda pairs: [(low, high, f"P{i}") for i, (low, high) in enumerate(pairs)])
@@ -20,6 +20,9 @@ def test_the_spans_holding_a_moment_are_every_span_whose_bounds_hold_it(given_sp
         assert sorted(looked_up.holding(moment)) == expected
 
 
-@given(spans, st.integers(-10, 270))
-def test_a_moment_is_held_when_some_span_holds_it(given_spans, moment):
-    assert _Spans(given_spans).holds(moment) == any(low <= moment <= high for low, high, _ in given_spans)
+@given(spans, st.dictionaries(st.integers(1, 60), st.none() | st.integers(-10, 270), max_size=30))
+def test_a_partition_judged_for_some_periods_keeps_the_members_that_can_count_for_them(given_spans, times):
+    """Members without an expected time always; expected facts only when a chosen period's span holds their time."""
+    ids = sorted(times)
+    kept = _members_for(ids, times, given_spans)
+    assert kept == [i for i in ids if times[i] is None or any(lo <= times[i] <= hi for lo, hi, _ in given_spans)]

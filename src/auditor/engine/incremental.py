@@ -23,7 +23,7 @@ import hashlib
 import itertools
 import json
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -286,8 +286,7 @@ def _plan_rule(
             carried[key] = [text, stored[1], stored[2], member_times]  # every change lies outside the judged periods
             touched[key] = frozenset()
             continue
-        chosen = _Spans(periods)  # member facts (no expected time), and expected facts that can count for them
-        evaluate[key] = [row_id for row_id in ids if (moment := times.get(row_id)) is None or chosen.holds(moment)]
+        evaluate[key] = _members_for(ids, times, periods)
         plan.partial[index][key] = ({label for _, _, label in periods}, text, stored, member_times)
         touched[key] = frozenset(label for _, _, label in periods)
     plan.carried[index] = carried
@@ -369,19 +368,28 @@ class _Spans:
         self.reach = list(itertools.accumulate((span[1] for span in self.spans), max))  # highest end so far
 
     def holding(self, moment: int | float) -> list[Span]:
-        """The spans whose bounds hold the moment."""
-        return [self.spans[index] for index in self._candidates(moment) if self.spans[index][1] >= moment]
-
-    def holds(self, moment: int | float) -> bool:
-        """Whether a span's bounds hold the moment."""
-        return any(self.spans[index][1] >= moment for index in self._candidates(moment))
-
-    def _candidates(self, moment: int | float) -> Iterator[int]:
-        """The spans starting by the moment, latest first, back to the one before which every span ends before it."""
+        """The spans whose bounds hold the moment: of those starting by then, latest first, back to the one before
+        which every span ends before it."""
+        out = []
         index = bisect.bisect_right(self.lows, moment) - 1
         while index >= 0 and self.reach[index] >= moment:
-            yield index
+            if self.spans[index][1] >= moment:
+                out.append(self.spans[index])
             index -= 1
+        return out
+
+
+def _members_for(ids: list[int], times: dict[int, Any], periods: list[Span]) -> list[int]:
+    """The members a partition judged for some periods needs: member facts (no expected time), and expected facts
+    that can count for one of the periods (found by bisecting their times, not tried against every period)."""
+    timed = sorted((moment, row_id) for row_id in ids if (moment := times.get(row_id)) is not None)
+    moments = [moment for moment, _ in timed]
+    wanted = {row_id for row_id in ids if times.get(row_id) is None}
+    for low, high, _ in periods:
+        wanted.update(
+            row_id for _, row_id in timed[bisect.bisect_left(moments, low) : bisect.bisect_right(moments, high)]
+        )
+    return sorted(wanted)
 
 
 def _span(period: CadencePeriod) -> Span:
