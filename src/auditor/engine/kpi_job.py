@@ -3,14 +3,16 @@
 An incremental sweep brings the stored KPI records up to date and computes the KPIs from them (kpis/items.py):
 a second or so of work that needs nothing from the sweep but its window and the fact rows it sees. The sweeping
 process plans meanwhile, on one core, so a process of the workers' fork server does it on the other one; it
-hands back the KPIs of the window's facts and the records already encoded for storing. A sweep that loads every
-fact (`--full`), or finds no stored records it can bring up to date, works its KPIs out itself afterwards.
+hands back the KPIs of the window's facts, then encodes the records for storing while the sweep stores its
+findings (the second core is idle then; encoding them before handing back the KPIs ran into the evaluation).
+A sweep that loads every fact (`--full`), or finds no stored records it can bring up to date, works its KPIs
+out itself afterwards.
 """
 
 from __future__ import annotations
 
 import os
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any
 
 from sqlalchemy import Engine
@@ -43,15 +45,19 @@ class KpiJob:
         self._submitted = self._starter.submit(self._pool.submit, *arguments)
 
     def result(self) -> Outcome:
-        """The records and the KPIs (waiting for them if need be)."""
-        return self._submitted.result().result()
+        """The records and the KPIs (waiting for the KPIs if need be). The process encodes the records for
+        storing only now, while the sweep stores its findings: `encoded()` of the records waits for that."""
+        (max_fact_id, fact_rows), kpis = self._submitted.result().result()
+        return _Encoding(max_fact_id, fact_rows, self._pool.submit(encoded_records)), kpis
 
     def __enter__(self) -> KpiJob:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, kind: object, *exc: object) -> None:
+        """End the process: after the work handed to it when all went well (records read later still decode),
+        at once otherwise."""
         self._starter.shutdown(wait=True)
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._pool.shutdown(wait=True, cancel_futures=kind is not None)
 
 
 def shared_url(engine: Engine) -> str:
@@ -68,15 +74,47 @@ def shared_url(engine: Engine) -> str:
     return url.render_as_string(hide_password=False)
 
 
+class _Encoding(Items):
+    """The records of the KPI process: encoded there, and handed over once that is done (only encoded: a
+    fraction of the objects to hand over)."""
+
+    def __init__(self, max_fact_id: int, fact_rows: int, encoding: Future[bytes]) -> None:
+        super().__init__({}, max_fact_id, fact_rows)
+        self._encoding = encoding
+
+    def encoded(self) -> bytes:
+        if self._encoded is None:
+            self._encoded = self._encoding.result()
+        return self._encoded
+
+
+_KEPT: Items | None = None
+"""In the KPI process: the records between working out the KPIs and encoding them (the pool has one process)."""
+
+
 @gc_paused()  # half a million records, long-lived: the collector would rescan them again and again
-def records_and_kpis(url: str, window: KpiWindow, max_fact_id: int, rows: int, options: dict[str, Any]) -> Outcome:
-    """In the KPI process: the stored records brought up to the fact rows, and the KPIs they give; the records
-    go back encoded only (a fraction of the objects to hand over)."""
+def records_and_kpis(
+    url: str, window: KpiWindow, max_fact_id: int, rows: int, options: dict[str, Any]
+) -> tuple[tuple[int, int], dict[str, Any]]:
+    """In the KPI process: the stored records brought up to the fact rows (kept for `encoded_records`), the fact
+    rows they cover and the KPIs they give."""
+    global _KEPT
     engine = connect(url)
     try:
         with Session(engine) as session:
             items = current_items(session, window, max_fact_id, rows)
         kpis = window_kpis(engine, window, items=items, **options)
-        return Items({}, items.max_fact_id, items.fact_rows, items.encoded()), kpis
     finally:
         engine.dispose()
+    _KEPT = items
+    return (items.max_fact_id, items.fact_rows), kpis
+
+
+@gc_paused()
+def encoded_records() -> bytes:
+    """In the KPI process: the records `records_and_kpis` brought up to date, encoded for storing."""
+    global _KEPT
+    items, _KEPT = _KEPT, None
+    if items is None:
+        raise RuntimeError("the KPI process holds no records: records_and_kpis ran elsewhere or failed")
+    return items.encoded()
