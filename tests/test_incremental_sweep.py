@@ -354,3 +354,62 @@ def test_a_deleted_fact_row_makes_the_next_sweep_evaluate_every_rule_in_full(tmp
         session.execute(delete(FactRow).where(FactRow.id == session.execute(select(func.min(FactRow.id))).scalar()))
     assert reasons() == {"facts were deleted since the last sweep"}
     engine.dispose()
+
+
+def _current(engine: Engine, kind: str, where: Any) -> dict[str, Any]:
+    """The payload of the first current fact of a kind that matches `where`."""
+    with Session(engine) as session:
+        query = select(FactRow.payload).where(FactRow.kind == kind, FactRow.current.is_(True), where)
+        return session.execute(query.order_by(FactRow.id).limit(1)).scalar_one()
+
+
+def _correction(out: Path, payload: dict[str, Any]) -> Path:
+    path = out / f"correction-{len(list(out.glob('correction-*')))}.jsonl"
+    path.write_text(json.dumps(payload) + "\n", encoding="utf-8")
+    return path
+
+
+def test_a_corrected_mystery_shop_is_judged_again_alone(tmp_path: Path) -> None:
+    """REP-003 finds one finding per mystery shop: a corrected shop is judged again alone, with the person's
+    trainings and none of their other shops; a corrected certification has the person's whole partition judged
+    again. Either way the sweep stores what a full sweep stores."""
+    org = _org(tmp_path, 5)
+    inc = open_database(f"sqlite:///{tmp_path / 'inc.db'}")
+    full = open_database(f"sqlite:///{tmp_path / 'full.db'}")
+    for engine in (inc, full):
+        _ingest_org(engine, org)
+        _sweep(engine, org.as_of, Policy(), full=True)
+    book = load_rulebook([RULES], Policy())
+    index = next(i for i, rule in enumerate(book.rules) if rule.id == "REP-003")
+
+    def plan() -> Any:
+        with Session(inc) as session:
+            sweep = session.execute(select(Sweep).order_by(Sweep.id.desc()).limit(1)).scalar_one()
+            window = SweepWindow(as_of=sweep.as_of, since=sweep.since, holidays=book.policy.holidays)
+            return plan_sweep(session, book.rules, window, load_facts, False)
+
+    shop = _current(inc, "mystery_shop", FactRow.payload["badge_worn"].as_boolean().is_(True))
+    _ingest_changes([inc, full], _correction(tmp_path, {**shop, "badge_worn": False}))
+    person = shop["subject_id"]
+    planned = plan()
+    assert planned.touched[index] == {person: frozenset({shop["id"]})}
+    evaluated = planned.groups[index][person]
+    assert [f.natural_id for f in evaluated if f.kind == "mystery_shop"] == [shop["id"]]
+    with Session(inc) as session:
+        query = select(func.count()).where(FactRow.kind == "training", FactRow.current.is_(True))
+        trainings = session.execute(query.where(FactRow.payload["person_id"].as_string() == person)).scalar_one()
+    assert trainings and sum(f.kind == "training" for f in evaluated) == trainings  # all the person's
+    a = _both(inc, full, org.as_of, Policy())
+    assert _snapshot(inc, a) == _snapshot(full, a)
+
+    cert = _current(
+        inc,
+        "training",
+        (FactRow.payload["training_type"].as_string() == "certification")
+        & (FactRow.payload["person_id"].as_string() == person),
+    )
+    later = date.fromisoformat(cert["completed_on"][:10]) + timedelta(days=400)
+    _ingest_changes([inc, full], _correction(tmp_path, {**cert, "completed_on": later.isoformat()}))
+    assert plan().touched[index] == {person: None}  # the whole partition
+    b = _both(inc, full, org.as_of, Policy())
+    assert _snapshot(inc, b) == _snapshot(full, b)
