@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Column, Index, MetaData, String, Table, and_, insert, literal, or_, select, update
+from sqlalchemy import Column, String, and_, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from auditor.engine.evaluate import Evaluation
@@ -24,6 +24,7 @@ from auditor.findings.tracking import CarryOver, Touched
 from auditor.rulebook import Rule
 from auditor.store.bulk import insert_rows
 from auditor.store.models import CadenceResult
+from auditor.store.scratch import scratch_table
 
 if TYPE_CHECKING:
     from auditor.engine.incremental import Plan
@@ -95,35 +96,23 @@ def _copy_cadence(session: Session, sweep_id: int, base: int, copied: dict[str, 
     """
     table = CadenceResult.__table__
     columns = [c for c in table.columns if c.name not in ("id", "sweep_id")]
-    left_out = Table(
-        "cadence_left_out",
-        MetaData(),
-        Column("rule_id", String(80)),
-        Column("subject", String(400)),
-        Column("period", String(40), nullable=True),
-        Index("cadence_left_out_subject", "rule_id", "subject"),
-        prefixes=["TEMPORARY"],
-    )
-    connection = session.connection()
-    left_out.create(connection)
+    columns_out = [Column("rule_id", String(80)), Column("subject", String(400)), Column("period", String(40))]
     rows = [
         {"rule_id": rule_id, "subject": subject, "period": label}
         for rule_id, touched in sorted(copied.items())
         for subject, periods in sorted(touched.items())
         for label in ([None] if periods is None else sorted(periods))
     ]
-    for start in range(0, len(rows), UPDATE_BATCH):
-        connection.execute(insert(left_out), rows[start : start + UPDATE_BATCH])
-    again = select(literal(1)).where(
-        left_out.c.rule_id == table.c.rule_id,
-        left_out.c.subject == table.c.subject,
-        or_(left_out.c.period.is_(None), left_out.c.period == table.c.period),
-    )
-    query = select(literal(sweep_id), *columns).where(
-        table.c.sweep_id == base, table.c.rule_id.in_(sorted(copied)), ~again.exists()
-    )
-    session.execute(insert(table).from_select(["sweep_id", *(c.name for c in columns)], query))
-    left_out.drop(connection)
+    with scratch_table(session, "cadence_left_out", columns_out, rows, index=("rule_id", "subject")) as left_out:
+        again = select(literal(1)).where(
+            left_out.c.rule_id == table.c.rule_id,
+            left_out.c.subject == table.c.subject,
+            or_(left_out.c.period.is_(None), left_out.c.period == table.c.period),
+        )
+        query = select(literal(sweep_id), *columns).where(
+            table.c.sweep_id == base, table.c.rule_id.in_(sorted(copied)), ~again.exists()
+        )
+        session.execute(insert(table).from_select(["sweep_id", *(c.name for c in columns)], query))
     moved: dict[str, list[str]] = defaultdict(list)  # team manager now: subjects whose rows name another
     stored = select(table.c.subject, table.c.manager_id).where(table.c.sweep_id == sweep_id).distinct()
     for subject, manager in session.execute(stored):
