@@ -35,7 +35,7 @@ from auditor import __version__
 from auditor.engine.compiler import CadenceRule, CompiledRule, MatchRule, compile_rule
 from auditor.engine.evaluate import Groups
 from auditor.engine.facts import EngineFact, epoch
-from auditor.engine.states import Entry, documents, expect_time, pack_ids, times_text, unpack_ids
+from auditor.engine.states import Entry, Partial, documents, expect_time, pack_ids, times_text, unpack_ids
 from auditor.engine.stored import engine_fact, stored_payload
 from auditor.engine.window import CadencePeriod, SweepWindow, day_start
 from auditor.facts.registry import FACT_KINDS
@@ -61,10 +61,9 @@ class Plan:
     max_fact_id: int
     rows: int  # fact rows up to max_fact_id
     reasons: dict[str, str] = field(default_factory=dict)  # rule id: why it was evaluated in full
-    partial: list[dict[str, tuple[set[str], str, Entry, str]]] = field(default_factory=list)
-    """Per rule: partitions judged again for some occurrences only (cadence periods, or the facts of a match
-    rule judged one by one: `by_occurrence`): (those occurrences, members, stored entry, member times), members
-    and times as stored."""
+    partial: list[dict[str, Partial]] = field(default_factory=list)
+    """Per rule: the partitions judged again for some occurrences only (cadence periods, or the changed facts
+    of a match rule judged fact by fact: `by_occurrence`)."""
     by_occurrence: set[int] = field(default_factory=set)
     """Indexes of the rules whose partial partitions are judged fact by fact (`_occurrence_role`), not by period."""
     base_sweep: int | None = None  # the sweep whose stored outcomes the incrementally evaluated rules carry
@@ -82,7 +81,9 @@ class Plan:
         """Per rule: the cadence partitions judged for some periods only, and those periods' labels (a match rule
         judged fact by fact evaluates only those facts: its chunks judge whatever they hold)."""
         return [
-            {} if index in self.by_occurrence else {key: frozenset(labels) for key, (labels, *_) in partial.items()}
+            {}
+            if index in self.by_occurrence
+            else {key: frozenset(judged.occurrences) for key, judged in partial.items()}
             for index, partial in enumerate(self.partial)
         ]
 
@@ -274,7 +275,7 @@ def _plan_rule(
             alias, kind = single
             occurrences = {_occurrence(compiled, alias, fact) for fact in changed if fact.kind == kind}
             evaluate[key] = ids  # narrowed to the changed facts and the other roles' facts (`_narrow`)
-            plan.partial[index][key] = (occurrences, text, stored, member_times)
+            plan.partial[index][key] = Partial(occurrences, text, stored, member_times)
             plan.by_occurrence.add(index)
             touched[key] = frozenset(occurrences)
             continue
@@ -287,7 +288,7 @@ def _plan_rule(
             touched[key] = frozenset()
             continue
         evaluate[key] = _members_for(ids, times, periods)
-        plan.partial[index][key] = ({label for _, _, label in periods}, text, stored, member_times)
+        plan.partial[index][key] = Partial({label for _, _, label in periods}, text, stored, member_times)
         touched[key] = frozenset(label for _, _, label in periods)
     plan.carried[index] = carried
     return evaluate

@@ -11,7 +11,7 @@ import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import msgspec
 from sqlalchemy import delete, select
@@ -38,6 +38,17 @@ Entry = list[Any]
 finding is [occurrence, evidence row ids, message, {row id: evidence fields}] (the message context is not
 kept: a carried finding keeps its rendered message, which the fingerprint's rule and window fix);
 member times (cadence rules only) are the epoch times of expected facts, None for the member facts."""
+
+
+class Partial(NamedTuple):
+    """A touched partition judged again for some occurrences only (cadence periods, or the changed facts of a
+    match rule judged fact by fact): the occurrences judged again, and as stored for the partition's new
+    members: their row ids, its stored entry, and the members' expected times."""
+
+    occurrences: set[str]
+    members: str
+    stored: Entry
+    times: str
 
 
 def expect_time(check: CadenceCheck, fact: EngineFact) -> int | float | None:
@@ -93,9 +104,11 @@ def combine(
         cadence = rule.check if isinstance(rule.check, CadenceCheck) else None
         partial = {k: v for k, v in plan.partial[index].items() if k not in failed.get(rule.id, ())}
         if partial:  # keep the fresh judgements of the periods judged again only
-            outcome.checked = {(s, o) for s, o in outcome.checked if s not in partial or o in partial[s][0]}
+            outcome.checked = {(s, o) for s, o in outcome.checked if s not in partial or o in partial[s].occurrences}
             outcome.findings = [
-                f for f in outcome.findings if f.subject not in partial or f.occurrence in partial[f.subject][0]
+                f
+                for f in outcome.findings
+                if f.subject not in partial or f.occurrence in partial[f.subject].occurrences
             ]
         fresh: dict[str, Entry] = {}
         for key, ids in members.get(index, {}).items():
@@ -109,7 +122,7 @@ def combine(
             fresh[finding.subject][2].append(stored)
             pending[finding.key] = stored
         kept = plan.carried[index]  # taken over: the plan's carried partitions are not read after this
-        for key, (periods, ids, stored, times) in partial.items():
+        for key, (periods, ids, stored, times) in partial.items():  # a Partial each
             fresh[key][0], fresh[key][3] = ids, times
             kept[key] = [ids, [o for o in stored[1] if o not in periods], [f for f in stored[2] if f[0] not in periods]]
         if expand:
