@@ -250,6 +250,17 @@ def _triage(engines: list[Engine], sweep_id: int, today: date, rng: random.Rando
         )
 
 
+def _swept_twins(tmp: Path, seed: int) -> tuple[Any, Engine, Engine]:
+    """An organisation loaded into two SQLite databases (incremental, full), each swept in full once."""
+    org = _org(tmp, seed)
+    inc = open_database(f"sqlite:///{tmp / 'inc.db'}")
+    full = open_database(f"sqlite:///{tmp / 'full.db'}")
+    for engine in (inc, full):
+        _ingest_org(engine, org)
+        _sweep(engine, org.as_of, Policy(), full=True)
+    return org, inc, full
+
+
 def _lapses(engine: Engine, sweep_id: int) -> int:
     """How many waivers lapsed in a sweep (its waiver_expired events)."""
     with Session(engine) as session:
@@ -286,12 +297,7 @@ def test_a_waiver_of_a_finding_no_longer_judged_lapses_in_a_re_sweep(tmp_path: P
     """A waived finding whose facts moved out of the window is neither produced nor judged; once its waiver
     lapses, a re-sweep of the same window (which carries every other finding over) records the lapse as a full
     sweep does."""
-    org = _org(tmp_path, 4)
-    inc = open_database(f"sqlite:///{tmp_path / 'inc.db'}")
-    full = open_database(f"sqlite:///{tmp_path / 'full.db'}")
-    for engine in (inc, full):
-        _ingest_org(engine, org)
-        _sweep(engine, org.as_of, Policy(), full=True)
+    org, inc, full = _swept_twins(tmp_path, 4)
     with Session(inc) as session:
         row = session.execute(
             select(FindingRow).where(FindingRow.rule_id == "MAT-001").order_by(FindingRow.finding_key).limit(1)
@@ -373,12 +379,7 @@ def test_a_corrected_mystery_shop_is_judged_again_alone(tmp_path: Path) -> None:
     """REP-003 finds one finding per mystery shop: a corrected shop is judged again alone, with the person's
     trainings and none of their other shops; a corrected certification has the person's whole partition judged
     again. Either way the sweep stores what a full sweep stores."""
-    org = _org(tmp_path, 5)
-    inc = open_database(f"sqlite:///{tmp_path / 'inc.db'}")
-    full = open_database(f"sqlite:///{tmp_path / 'full.db'}")
-    for engine in (inc, full):
-        _ingest_org(engine, org)
-        _sweep(engine, org.as_of, Policy(), full=True)
+    org, inc, full = _swept_twins(tmp_path, 5)
     book = load_rulebook([RULES], Policy())
     index = next(i for i, rule in enumerate(book.rules) if rule.id == "REP-003")
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
 
@@ -61,16 +60,6 @@ class Judged:
         return entry is not None and occurrence in entry[1]
 
 
-@dataclass
-class Split:
-    """A lean sweep's carried findings: tracked again (`again`), or standing as stored (`keys`); and `watch`,
-    the keys whose state the sweep may change though they are not produced."""
-
-    again: list[Produced]
-    keys: list[str]
-    watch: set[str]
-
-
 def leave_standing(
     session: Session,
     rules: Sequence[Rule],
@@ -80,31 +69,17 @@ def leave_standing(
     plan: Plan,
     carry: CarryOver,
 ) -> tuple[list[Produced], CarryOver, dict[str, Judged]]:
-    """A lean sweep's carried findings made ready for tracking: those tracked again, the carry-over that names
-    the standing ones and the keys to watch, and each rule's judgements, fresh and carried."""
-    split = split_carried(session, rules, kept, fresh, roster, plan)
-    carry = dataclasses.replace(carry, standing=split.keys, watch=split.watch)
-    judged = {rule_id: Judged(pairs, kept[rule_id]) for rule_id, pairs in fresh.items()}
-    return split.again, carry, judged
-
-
-def split_carried(
-    session: Session,
-    rules: Sequence[Rule],
-    kept: Mapping[str, Mapping[str, Entry]],
-    fresh: Mapping[str, set[tuple[str, str]]],
-    roster: Roster,
-    plan: Plan,
-) -> Split:
-    """Which carried findings are tracked again (module docstring) and which stand; `fresh` are the rules'
-    fresh judgements, whose findings the sweep may resolve."""
+    """A lean sweep's carried findings made ready for tracking: those tracked again (module docstring); the
+    carry-over naming the standing ones, whose rows are copied, and the keys to watch, whose state the sweep may
+    change though they are not produced (changed since the base sweep, or judged again: `fresh`); and each
+    rule's judgements, fresh and carried."""
     assert plan.base_sweep is not None
     changed = changed_keys(session, plan.base_sweep)
     waivers = load_waivers(session)
     named = {waiver.finding_key for waiver in waivers if waiver.finding_key is not None}
     people, branches = roster_changes(roster, plan.people, plan.people_before)
     again: list[Produced] = []
-    keys: list[str] = []
+    standing: list[str] = []
     for rule in rules:
         patterns = _patterns(waivers, rule.id)
         for subject, entry in kept.get(rule.id, {}).items():
@@ -118,11 +93,12 @@ def split_carried(
                     resolved = roster.resolve(subject, evidence)
                     again.append(Produced(key, rule, subject, occurrence, message, tuple(cited), resolved))
                 else:
-                    keys.append(key)
+                    standing.append(key)
     watch = set(changed)
     for rule_id, pairs in fresh.items():
         watch.update(finding_key(rule_id, subject, occurrence) for subject, occurrence in pairs)
-    return Split(again, keys, watch)
+    judged = {rule_id: Judged(pairs, kept[rule_id]) for rule_id, pairs in fresh.items()}
+    return again, dataclasses.replace(carry, standing=standing, watch=watch), judged
 
 
 def roster_changes(
