@@ -329,20 +329,15 @@ def _narrow(
     assert single is not None
     kind = single[1]
     partial = plan.partial[index]
-    arrived: dict[str, list[int]] = {}
-    for fact in joined:
-        if fact.kind == kind:
-            for key in compiled.keys_of(fact):
-                if key in partial:
-                    arrived.setdefault(key, []).append(fact.row_id)
-    candidates = sorted({row_id for key in partial for row_id in wanted[key]})
+    new = {fact.row_id for fact in joined if fact.kind == kind}  # a partition's new versions are among its members
+    candidates = sorted({row_id for key in partial for row_id in wanted[key]} - new)
     kinds = sorted(compiled.kinds() - {kind})
     others: set[int] = set()
     for start in range(0, len(candidates), ID_BATCH):
         query = select(FactRow.id).where(FactRow.id.in_(candidates[start : start + ID_BATCH]), FactRow.kind.in_(kinds))
         others.update(session.execute(query).scalars())
     for key in partial:
-        wanted[key] = sorted({*arrived.get(key, ()), *(row_id for row_id in wanted[key] if row_id in others)})
+        wanted[key] = [row_id for row_id in wanted[key] if row_id in new or row_id in others]
 
 
 def _periods(compiled: CompiledRule, changed: list[EngineFact], roles: set[str], spans: _Spans) -> list[Span] | None:
