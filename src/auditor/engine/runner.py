@@ -16,6 +16,10 @@ How durable_rules 2.0.28 is contained (docs/engine.md has the evidence):
 * durable_rules keeps about 9 KB per asserted fact until the process ends, so a
   worker retires after FACTS_PER_WORKER encoded facts. Workers are forked from
   a small fork server, not from the sweeping process that holds every fact.
+  A worker freezes what it inherits (`gc.freeze`): the cyclic collector would
+  otherwise walk every imported object and write to each page it lies on,
+  copying the fork server's pages into every worker (a quarter of the
+  workers' CPU time in an incremental sweep, docs/benchmarks.md).
 * What fired is read straight from the C engine's action queue
   (`start_action_for_state` / `complete_and_start_action`): the Python Host's
   action protocol (a closure, a state update and JSON round trips per firing)
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import faulthandler
+import gc
 import json
 import multiprocessing
 import multiprocessing.forkserver
@@ -445,6 +450,7 @@ class _Worker:
 def _worker_main(conn: Any, compiled: CompiledRule, fault: dict[str, str]) -> None:
     global _EVALUATOR, _WORKER_FAULT
     faulthandler.disable()  # a crash is reported by the parent as an engine error, not as a dump
+    gc.freeze()  # the fork server's objects: never collected here, so their pages stay shared (module docstring)
     _EVALUATOR = None  # a fresh durable_rules host, never shared with another rule
     _WORKER_FAULT = fault
     while True:
