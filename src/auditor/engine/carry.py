@@ -48,6 +48,12 @@ def carry_over(plan: Plan, rules: Sequence[Rule], evaluation: Evaluation) -> Car
     return CarryOver(plan.base_sweep, touched) if touched else None
 
 
+def copied_cadence(rules: Sequence[Rule], carry: CarryOver | None) -> dict[str, Touched]:
+    """The cadence rules whose rows the sweep copies from its base sweep, with their partitions judged again."""
+    touched = carry.touched if carry is not None else {}
+    return {rule.id: touched[rule.id] for rule in rules if rule.template == "cadence" and rule.id in touched}
+
+
 def store_cadence(
     session: Session,
     sweep_id: int,
@@ -58,12 +64,12 @@ def store_cadence(
 ) -> None:
     """Every member and period each cadence rule judged, met or not, with the team manager (the heat map).
 
-    Rows of judgements the sweep carried over (`carry`) are copied from the base sweep; the rest are built here.
+    Rows of judgements the sweep carried over (`carry`) were copied from the base sweep (`copy_cadence`, which
+    ran first); their managers are set as now, and the rest of the rows are built here.
     """
-    touched = carry.touched if carry is not None else {}
-    copied = {rule.id: touched[rule.id] for rule in rules if rule.template == "cadence" and rule.id in touched}
+    copied = copied_cadence(rules, carry)
     if copied:
-        _copy_cadence(session, sweep_id, carry.base_sweep, copied, roster)  # type: ignore[union-attr]
+        _set_managers(session, sweep_id, roster)
     rows = []
     for rule in rules:
         if rule.template != "cadence":
@@ -88,12 +94,18 @@ def store_cadence(
     insert_rows(session, CadenceResult, rows)
 
 
-def _copy_cadence(session: Session, sweep_id: int, base: int, copied: dict[str, Touched], roster: Roster) -> None:
-    """The base sweep's cadence rows of the copied rules but for the judgements made again; managers as now.
+def copy_cadence(session: Session, sweep_id: int, rules: Sequence[Rule], carry: CarryOver | None) -> None:
+    """The base sweep's cadence rows of the copied rules (`copied_cadence`) but for the judgements made again,
+    as they were stored (`store_cadence` then sets their managers as now). Only SQL: it may run while the sweep
+    works on in Python (store/background.py).
 
     The judgements made again are left out through a temporary table (however many there are), each as its rule
     and subject with its period, or no period for the whole partition.
     """
+    copied = copied_cadence(rules, carry)
+    if not copied:
+        return
+    assert carry is not None
     table = CadenceResult.__table__
     columns = [c for c in table.columns if c.name not in ("id", "sweep_id")]
     columns_out = [Column("rule_id", String(80)), Column("subject", String(400)), Column("period", String(40))]
@@ -110,9 +122,14 @@ def _copy_cadence(session: Session, sweep_id: int, base: int, copied: dict[str, 
             or_(left_out.c.period.is_(None), left_out.c.period == table.c.period),
         )
         query = select(literal(sweep_id), *columns).where(
-            table.c.sweep_id == base, table.c.rule_id.in_(sorted(copied)), ~again.exists()
+            table.c.sweep_id == carry.base_sweep, table.c.rule_id.in_(sorted(copied)), ~again.exists()
         )
         session.execute(insert(table).from_select(["sweep_id", *(c.name for c in columns)], query))
+
+
+def _set_managers(session: Session, sweep_id: int, roster: Roster) -> None:
+    """Give the sweep's cadence rows (the copied ones: no others are stored yet) each subject's team manager now."""
+    table = CadenceResult.__table__
     moved: dict[str, list[str]] = defaultdict(list)  # team manager now: subjects whose rows name another
     stored = select(table.c.subject, table.c.manager_id).where(table.c.sweep_id == sweep_id).distinct()
     for subject, manager in session.execute(stored):

@@ -187,13 +187,20 @@ def times_text(times: list[Any]) -> str:
     return json.dumps(times, separators=(",", ":")) if times else "[]"
 
 
-def save_states(session: Session, sweep_id: int, rules: Sequence[Rule], plan: Plan, docs: dict[str, Any]) -> None:
-    """Replace the stored states of the sweep's rules (a rule with engine errors keeps none: evaluated in full next)."""
+def encode_states(states: Mapping[str, dict[str, Entry]]) -> dict[str, bytes]:
+    """Each rule's new partition states as stored (`encode_partitions`): no database needed, so a sweep does this
+    while its first statements run (store/background.py)."""
+    return {rule_id: encode_partitions(doc) for rule_id, doc in states.items()}
+
+
+def save_states(session: Session, sweep_id: int, rules: Sequence[Rule], plan: Plan, blobs: Mapping[str, bytes]) -> None:
+    """Replace the stored states of the sweep's rules with their encoded partitions (`encode_states`; a rule with
+    engine errors has none and keeps none: evaluated in full next)."""
     ids = [rule.id for rule in rules]
     session.execute(delete(RuleState).where(RuleState.rule_id.in_(ids)))
     counts = {**plan.counts, "_rows": plan.rows}
     for index, rule in enumerate(rules):
-        if rule.id in docs:
+        if rule.id in blobs:
             session.add(
                 RuleState(
                     rule_id=rule.id,
@@ -201,7 +208,7 @@ def save_states(session: Session, sweep_id: int, rules: Sequence[Rule], plan: Pl
                     sweep_id=sweep_id,
                     max_fact_id=plan.max_fact_id,
                     fact_counts=counts,
-                    partitions=encode_partitions(docs[rule.id]),
+                    partitions=blobs[rule.id],
                 )
             )
 

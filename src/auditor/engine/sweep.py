@@ -13,14 +13,14 @@ from typing import Any
 from sqlalchemy import Engine, Text, func, insert, select, type_coerce
 from sqlalchemy.orm import Session
 
-from auditor.engine.carry import carry_over, store_cadence
+from auditor.engine.carry import carry_over, copy_cadence, store_cadence
 from auditor.engine.evaluate import Evaluation, evaluate
 from auditor.engine.facts import EngineFact
 from auditor.engine.incremental import Plan, plan_sweep
 from auditor.engine.kpi_job import KpiJob
 from auditor.engine.runner import start_fork_server
 from auditor.engine.standing import lean, leave_standing
-from auditor.engine.states import Carried, combine, remember, save_states
+from auditor.engine.states import Carried, combine, encode_states, remember, save_states
 from auditor.engine.stored import engine_fact, stored_payload
 from auditor.engine.window import SweepWindow
 from auditor.findings.accountability import Roster
@@ -33,6 +33,7 @@ from auditor.kpis.items import from_loaded as items_from_loaded
 from auditor.kpis.window import KpiWindow
 from auditor.rulebook import Policy, Rule, render_message
 from auditor.rulebook.templates import check_patterns
+from auditor.store.background import in_background
 from auditor.store.db import private_database
 from auditor.store.lock import exclusive
 from auditor.store.models import EngineError, FactRow, RuleCheck, Sweep
@@ -160,21 +161,26 @@ def run_sweep(
             evaluated = plan.facts_evaluated
             evidence = _evidence_values(evaluation, plan.facts)
             partitions = plan.stats(members)
-            by_id = {fact.row_id: fact for fact in plan.facts}
             carry = carry_over(plan, rules, evaluation)
             leaving = lean(plan, rules, carry)  # carried findings stay in the database unless tracked again
-            states, carried, pending = combine(rules, plan, evaluation, members, by_id, expand=not leaving)
-            del by_id
-            checks = _checks(rules, evaluation)
-            items, kpis = job.result() if job else _window_kpis(engine, rules, plan, kpi_window, settings)
-            kpis = with_adherence(sweep_id, kpis, checks)
-            kpis["basis"] = basis
-            plan.facts = []  # the largest objects of a sweep
+            kpi_source = job or _Ready(_window_kpis(engine, rules, plan, kpi_window, settings))
             with Session(engine) as session, session.begin():
                 sweep = session.get_one(Sweep, sweep_id)
+                with in_background(session, copy_cadence, sweep_id, rules, carry):  # meanwhile, no database here
+                    by_id = {fact.row_id: fact for fact in plan.facts}
+                    states, carried, pending = combine(rules, plan, evaluation, members, by_id, expand=not leaving)
+                    del by_id
+                    plan.facts = []  # the largest objects of a sweep
+                    rows, produced = _findings(window, rules, evaluation, evidence, roster, carried)
+                    remember(pending, {item.key: item.message for item in produced})
+                    blobs = encode_states(states)
+                    del states, pending
+                checks = _checks(rules, evaluation)
+                items, kpis = kpi_source.result()  # the KPI process encodes its records from now on
+                kpis = with_adherence(sweep_id, kpis, checks)
+                kpis["basis"] = basis
                 session.execute(insert(RuleCheck), [{**check, "sweep_id": sweep_id} for check in checks])
-                rows, errors, produced = _store(session, sweep, rules, evaluation, evidence, roster, carried)
-                remember(pending, {item.key: item.message for item in produced})
+                errors = _store_errors(session, sweep_id, evaluation)
                 store_cadence(session, sweep_id, rules, evaluation, roster, carry)
                 sweep.kpis = kpis
                 checked: dict[str, Any] = {rule_id: outcome.checked for rule_id, outcome in evaluation.outcomes.items()}
@@ -185,7 +191,7 @@ def run_sweep(
                 lifecycle = track(
                     session, sweep, produced, checked, today=today, actor=actor, due_days=policy.due_days, carry=carry
                 )
-                save_states(session, sweep_id, rules, plan, states)
+                save_states(session, sweep_id, rules, plan, blobs)
                 save_items(session, sweep_id, kpi_window, items)
                 _pause_if_asked()
                 sweep.findings_count = sum(row["findings"] for row in rows)  # produced, and carried ones left standing
@@ -222,6 +228,16 @@ def _window_kpis(
         with Session(engine) as session:
             items = current_items(session, window, plan.max_fact_id, plan.rows)
     return items, window_kpis(engine, window, items=items, **settings.as_kwargs())
+
+
+@dataclass
+class _Ready:
+    """KPIs the sweep worked out itself, handed over as the KPI process hands over its own (`KpiJob.result`)."""
+
+    outcome: tuple[Items, dict[str, Any]]
+
+    def result(self) -> tuple[Items, dict[str, Any]]:
+        return self.outcome
 
 
 def _cluster(scheduler: str | None) -> contextlib.AbstractContextManager[Any]:
@@ -310,22 +326,22 @@ def _pause_if_asked() -> None:
         time.sleep(600)
 
 
-def _store(
-    session: Session,
-    sweep: Sweep,
+def _findings(
+    window: SweepWindow,
     rules: list[Rule],
     evaluation: Evaluation,
     values: dict[int, dict[str, Any]],
     roster: Roster,
     carried: Carried,
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[Produced]]:
-    """Per-rule summary rows and engine errors (stored), and the findings ready for tracking.
+) -> tuple[list[dict[str, Any]], list[Produced]]:
+    """Per-rule summary rows, and the findings ready for tracking (no database needed).
 
     `values` holds the field values of every evidence fact of the fresh findings, by row id; findings an
     incremental sweep carried over bring their stored message and evidence fields (`carried`).
     """
     rows: list[dict[str, Any]] = []
     produced: list[Produced] = []
+    days = {"as_of": window.as_of, "since": window.since}
     for rule in rules:
         outcome = evaluation.outcomes[rule.id]
         for finding in outcome.findings:
@@ -334,7 +350,7 @@ def _store(
                 message, evidence = carried.messages[key], carried.evidence[key]
             else:
                 context = dict(finding.context, subject=finding.subject, occurrence=finding.occurrence)
-                context.setdefault("sweep", {"as_of": sweep.as_of, "since": sweep.since})
+                context.setdefault("sweep", days)
                 message = render_message(rule, context)
                 evidence = [values[i] for i in finding.evidence if i in values]
             resolved = roster.resolve(finding.subject, evidence)
@@ -351,8 +367,13 @@ def _store(
                 "findings": outcome.findings_count,
             }
         )
+    return rows, produced
+
+
+def _store_errors(session: Session, sweep_id: int, evaluation: Evaluation) -> list[dict[str, Any]]:
+    """Store the evaluation's engine errors; returns them as the summary lists them."""
     errors = []
     for error in evaluation.errors:
-        session.add(EngineError(sweep_id=sweep.id, rule_id=error.rule_id, subjects=error.subjects, error=error.error))
+        session.add(EngineError(sweep_id=sweep_id, rule_id=error.rule_id, subjects=error.subjects, error=error.error))
         errors.append({"rule_id": error.rule_id, "subjects": error.subjects, "error": error.error})
-    return rows, errors, produced
+    return errors
