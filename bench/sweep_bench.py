@@ -45,14 +45,15 @@ ACCEPT_SECONDS = 60.0
 ACCEPT_BYTES = 2 * 1024**3
 NAIVE_RULE = "STG-001"
 NAIVE_SIZES = (1_000, 10_000, 100_000, 1_000_000_000)
-PHASES = (  # (module, function) timed inside the sweep: where its time goes
+PHASES = (  # (module, function) timed inside the sweep: where its time goes (the sweeping thread's only)
     ("auditor.engine.sweep", "load_facts"),
     ("auditor.engine.sweep", "evaluate"),
     ("auditor.engine.sweep", "combine"),
     ("auditor.engine.sweep", "_window_kpis"),
     ("auditor.engine.kpi_job", "KpiJob.result"),
     ("auditor.engine.sweep", "save_items"),
-    ("auditor.engine.sweep", "_store"),
+    ("auditor.engine.sweep", "_findings"),
+    ("auditor.engine.sweep", "encode_states"),
     ("auditor.engine.sweep", "store_cadence"),
     ("auditor.engine.sweep", "track"),
 )

@@ -55,7 +55,8 @@ def print_results(state: dict[str, Any], results: dict[str, Any], jobs: int, mac
         "_window_kpis": "KPI records (from the loaded facts) and KPIs",
         "KpiJob.result": "waiting for the KPI process (stored records brought up to date, KPIs)",
         "save_items": "KPI records stored",
-        "_store": "findings: messages, accountability",
+        "_findings": "findings: messages, accountability",
+        "encode_states": "rule states encoded (beside the cadence rows copied in a second thread)",
         "store_cadence": "cadence results",
         "track": "lifecycle: tracking against the previous sweep, events",
     }
