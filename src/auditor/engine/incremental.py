@@ -35,7 +35,7 @@ from auditor import __version__
 from auditor.engine.compiler import CadenceRule, CompiledRule, MatchRule, compile_rule
 from auditor.engine.evaluate import Groups
 from auditor.engine.facts import EngineFact, epoch
-from auditor.engine.states import Entry, Partial, documents, expect_time, pack_ids, times_text, unpack_ids
+from auditor.engine.states import Partial, Partitions, documents, expect_time, pack_ids, times_text, unpack_ids
 from auditor.engine.stored import engine_fact, stored_payload
 from auditor.engine.window import CadencePeriod, SweepWindow, day_start
 from auditor.facts.registry import FACT_KINDS
@@ -43,7 +43,7 @@ from auditor.rulebook import Rule
 from auditor.store.models import FactRow, RuleState, Sweep
 from auditor.store.watermark import fact_watermark, facts_intact
 
-CACHE_FORMAT = 4
+CACHE_FORMAT = 5
 """Bump when what a partition's outcome means or how it is stored changes: every state then counts as stale."""
 ID_BATCH = 900  # row ids per IN (...) query
 Loader = Callable[[Session, set[str], datetime], list[EngineFact]]
@@ -55,7 +55,7 @@ class Plan:
 
     facts: list[EngineFact]  # every fact the evaluation needs
     groups: list[Groups | None]  # partitions to evaluate (None: all of the rule's facts)
-    carried: list[dict[str, Entry]]  # partitions whose stored outcome stands
+    carried: list[Partitions]  # partitions whose stored outcome stands
     fingerprints: list[str]
     counts: dict[str, int]  # current facts in the window per kind
     max_fact_id: int
@@ -142,7 +142,8 @@ def plan_sweep(
     full_kinds = {kind for i in range(len(rules)) if i not in usable for kind in compiled[i].kinds()}
     facts = load(session, full_kinds, window.as_of_end) if full_kinds else []
     counts = Counter(f.kind for f in facts)
-    plan = Plan(facts, [None] * len(rules), [{} for _ in rules], fingerprints, dict(counts), int(max_id), int(rows))
+    carried = [Partitions() for _ in rules]
+    plan = Plan(facts, [None] * len(rules), carried, fingerprints, dict(counts), int(max_id), int(rows))
     plan.reasons = reasons
     plan.partial = [{} for _ in rules]
     plan.touched = [None for _ in rules]
@@ -225,7 +226,7 @@ def _plan_rule(
     touched: list[EngineFact],
     joined: list[EngineFact],
     gone: set[int],
-    doc: dict[str, Entry],
+    doc: Partitions,
 ) -> dict[str, list[int]]:
     """One rule's plan; returns the row ids to evaluate per partition (whole, or some cadence periods).
 
@@ -251,7 +252,7 @@ def _plan_rule(
     single = _occurrence_role(compiled)
     touched: dict[str, frozenset[str] | None] = dict.fromkeys(changes)
     plan.touched[index] = touched
-    stored_of = {key: doc.pop(key, None) for key in changes}  # the document is this plan's: taken apart in place
+    stored_of = {key: doc.pop(key) for key in changes}  # the document is this plan's: taken apart in place
     carried = doc  # every partition no change touched
     evaluate: dict[str, list[int]] = {}
     for key, changed in changes.items():

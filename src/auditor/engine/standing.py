@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from auditor.engine.states import Entry
+from auditor.engine.states import Partitions
 from auditor.findings.accountability import Roster
 from auditor.findings.model import finding_key
 from auditor.findings.tracking import CarryOver, Produced
@@ -49,7 +49,7 @@ def lean(plan: Plan, rules: Sequence[Rule], carry: CarryOver | None) -> bool:
 class Judged:
     """A rule's judgements in a lean sweep: the fresh ones, and the occurrences its carried partitions stored."""
 
-    def __init__(self, fresh: set[tuple[str, str]], kept: Mapping[str, Entry]) -> None:
+    def __init__(self, fresh: set[tuple[str, str]], kept: Partitions) -> None:
         self.fresh, self.kept = fresh, kept
 
     def __contains__(self, pair: object) -> bool:
@@ -63,7 +63,7 @@ class Judged:
 def leave_standing(
     session: Session,
     rules: Sequence[Rule],
-    kept: Mapping[str, Mapping[str, Entry]],
+    kept: Mapping[str, Partitions],
     fresh: Mapping[str, set[tuple[str, str]]],
     roster: Roster,
     plan: Plan,
@@ -82,9 +82,7 @@ def leave_standing(
     standing: list[str] = []
     for rule in rules:
         patterns = _patterns(waivers, rule.id)
-        for subject, entry in kept.get(rule.id, {}).items():
-            if not entry[2]:
-                continue
+        for subject, entry in kept[rule.id].items_with_findings() if rule.id in kept else ():
             suspect = subject in people or subject in branches or any(fnmatchcase(subject, p) for p in patterns)
             for occurrence, cited, message, fields in entry[2]:
                 key = finding_key(rule.id, subject, occurrence)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -29,15 +29,16 @@ from auditor.store.models import RuleState
 if TYPE_CHECKING:
     from auditor.engine.incremental import Plan
 
-_ENCODER, _DECODER = msgspec.json.Encoder(), msgspec.json.Decoder()  # compact JSON, a fraction of json's time
+_ENCODER = msgspec.json.Encoder()  # compact JSON, a fraction of json's time
 EVIDENCE_FIELDS = (*PERSON_FIELDS, "branch")
 """The fields of evidence facts that accountability reads (`Roster.resolve`)."""
 
 Entry = list[Any]
-"""A stored partition: [member row ids (`pack_ids`), occurrences judged, findings, member times (JSON)]; a
-finding is [occurrence, evidence row ids, message, {row id: evidence fields}] (the message context is not
-kept: a carried finding keeps its rendered message, which the fingerprint's rule and window fix);
-member times (cadence rules only) are the epoch times of expected facts, None for the member facts."""
+"""A stored partition (`Partitions` holds them, decoded when read): [member row ids (`pack_ids`), occurrences
+judged, findings, member times (JSON)]; a finding is [occurrence, evidence row ids, message, {row id: evidence
+fields}] (the message context is not kept: a carried finding keeps its rendered message, which the fingerprint's
+rule and window fix); member times (cadence rules only) are the epoch times of expected facts, None for the
+member facts."""
 
 
 class Partial(NamedTuple):
@@ -60,10 +61,127 @@ def expect_time(check: CadenceCheck, fact: EngineFact) -> int | float | None:
     return None if value is None else epoch(value)
 
 
-def documents(session: Session, rule_ids: list[str]) -> dict[str, dict[str, Entry]]:
+class Partitions:
+    """A rule's partitions as a sweep holds them: each stored entry is decoded only when it is read (most are
+    carried over as stored, and stored again as they were), while the number of judgements and findings of all
+    entries, and the keys of the entries with findings, are kept up to date beside them."""
+
+    def __init__(
+        self,
+        entries: dict[str, Entry | msgspec.Raw] | None = None,
+        checked: int = 0,
+        findings: int = 0,
+        with_findings: set[str] | None = None,
+    ) -> None:
+        self.entries = entries if entries is not None else {}
+        self.checked, self.findings = checked, findings
+        self.with_findings = with_findings if with_findings is not None else set()
+
+    @classmethod
+    def of(cls, entries: Mapping[str, Entry]) -> Partitions:
+        """Partitions of decoded entries (counted here)."""
+        return cls().updated(entries)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.entries
+
+    def get(self, key: str) -> Entry | None:
+        """A partition's entry (decoded now if it was not yet)."""
+        entry = self.entries.get(key)
+        if isinstance(entry, msgspec.Raw):
+            entry = self.entries[key] = _ENTRY.decode(entry)
+        return entry
+
+    def __getitem__(self, key: str) -> Entry:
+        entry = self.get(key)
+        if entry is None:
+            raise KeyError(key)
+        return entry
+
+    def pop(self, key: str) -> Entry | None:
+        """Take a partition's entry out (None: there is none)."""
+        entry = self.get(key)
+        if entry is not None:
+            del self.entries[key]
+            self.checked -= len(entry[1])
+            self.findings -= len(entry[2])
+            self.with_findings.discard(key)
+        return entry
+
+    def __setitem__(self, key: str, entry: Entry) -> None:
+        self.pop(key)
+        self.entries[key] = entry
+        self.checked += len(entry[1])
+        self.findings += len(entry[2])
+        if entry[2]:
+            self.with_findings.add(key)
+
+    def items(self) -> Iterator[tuple[str, Entry]]:
+        """Every partition, decoded."""
+        for key in list(self.entries):
+            yield key, self[key]
+
+    def items_with_findings(self) -> Iterator[tuple[str, Entry]]:
+        """The partitions with findings, decoded (by key; those not decoded yet in one call, not one each)."""
+        keys = sorted(self.with_findings)
+        raw = [key for key in keys if isinstance(self.entries[key], msgspec.Raw)]
+        if raw:
+            joined = b"[" + b",".join(self.entries[key] for key in raw) + b"]"  # type: ignore[misc]
+            self.entries.update(zip(raw, _ENTRIES.decode(joined), strict=True))
+        for key in keys:
+            yield key, self.entries[key]  # type: ignore[misc]
+
+    def updated(self, entries: Mapping[str, Entry]) -> Partitions:
+        """A copy with these entries put in (this one is left as it is; a full sweep's hundreds of thousands of
+        entries are counted in bulk, not put in one by one)."""
+        copy = Partitions(dict(self.entries), self.checked, self.findings, set(self.with_findings))
+        for key in [key for key in entries if key in copy.entries]:  # replaced: few (partitions judged in part)
+            copy.pop(key)
+        copy.entries.update(entries)
+        copy.checked += sum(map(len, map(itemgetter(1), entries.values())))
+        copy.findings += sum(map(len, map(itemgetter(2), entries.values())))
+        copy.with_findings.update(key for key, entry in entries.items() if entry[2])
+        return copy
+
+    def decoded(self) -> dict[str, Entry]:
+        """Every entry, decoded, by key."""
+        return dict(self.items())
+
+    def encoded(self) -> bytes:
+        """As stored: compressed JSON (store/compression.py) of the counts, the keys with findings and the
+        entries (those never decoded are written as they were read)."""
+        stored = _Stored(self.checked, self.findings, sorted(self.with_findings), self.entries)  # type: ignore[arg-type]
+        return compress(_ENCODER.encode(stored))
+
+    @classmethod
+    def decode(cls, blob: bytes) -> Partitions:
+        """What `encoded` stored (states stored by earlier sweeps are zlib-compressed)."""
+        stored = _STORED.decode(decompress(blob, earlier=zlib.decompress))
+        return cls(dict(stored.partitions), stored.checked, stored.findings, set(stored.with_findings))
+
+
+class _Stored(msgspec.Struct):
+    """A rule's stored state: the counts of all entries' judgements and findings, the keys of the entries with
+    findings, and the entries themselves (left undecoded when read)."""
+
+    checked: int
+    findings: int
+    with_findings: list[str]
+    partitions: dict[str, msgspec.Raw]
+
+
+_STORED = msgspec.json.Decoder(_Stored)
+_ENTRY = msgspec.json.Decoder(list[Any])
+_ENTRIES = msgspec.json.Decoder(list[list[Any]])
+
+
+def documents(session: Session, rule_ids: list[str]) -> dict[str, Partitions]:
     """The stored partitions of some rules."""
     query = select(RuleState.rule_id, RuleState.partitions).where(RuleState.rule_id.in_(rule_ids))
-    return {rule_id: decode_partitions(blob) for rule_id, blob in session.execute(query)}
+    return {rule_id: Partitions.decode(blob) for rule_id, blob in session.execute(query)}
 
 
 @dataclass
@@ -72,7 +190,7 @@ class Carried:
 
     messages: dict[str, str] = field(default_factory=dict)
     evidence: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    kept: dict[str, dict[str, Entry]] = field(default_factory=dict)
+    kept: dict[str, Partitions] = field(default_factory=dict)
     """Without expanding (`combine(expand=False)`): per rule, the stored partitions whose outcomes stand, as
     stored; their judgements and findings are counted in the outcome, not listed (engine/standing.py)."""
 
@@ -84,7 +202,7 @@ def combine(
     members: dict[int, dict[str, list[int]]],
     facts: Mapping[int, EngineFact],
     expand: bool = True,
-) -> tuple[dict[str, dict[str, Entry]], Carried, dict[str, list[Any]]]:
+) -> tuple[dict[str, Partitions], Carried, dict[str, list[Any]]]:
     """Complete a fresh evaluation with what the plan carries over.
 
     `members` are the row ids of each evaluated partition, `facts` the evaluated facts by row id. Returns
@@ -96,7 +214,7 @@ def combine(
     failed: dict[str, set[str]] = {}
     for error in evaluation.errors:
         failed.setdefault(error.rule_id, set()).update(error.subjects)
-    states: dict[str, dict[str, Entry]] = {}
+    states: dict[str, Partitions] = {}
     carried = Carried()
     pending: dict[str, list[Any]] = {}
     for index, rule in enumerate(rules):
@@ -129,8 +247,7 @@ def combine(
             _add_all(outcome, rule.id, kept, carried)
         else:
             carried.kept[rule.id] = kept
-            outcome.carried_checked = sum(map(len, map(itemgetter(1), kept.values())))
-            outcome.carried_findings = sum(map(len, map(itemgetter(2), kept.values())))
+            outcome.carried_checked, outcome.carried_findings = kept.checked, kept.findings
         for key in partial:  # judged again for some periods: the other periods' judgements are kept
             fresh[key][1].extend(kept[key][1])
             fresh[key][2].extend(kept[key][2])
@@ -138,7 +255,7 @@ def combine(
             entry[1].sort()
             entry[2].sort(key=lambda f: f[0])
         if rule.id not in failed:
-            states[rule.id] = {**kept, **fresh}
+            states[rule.id] = kept.updated(fresh)
     return states, carried, pending
 
 
@@ -148,7 +265,7 @@ def remember(pending: dict[str, list[Any]], messages: Mapping[str, str]) -> None
         stored[2] = messages[key]
 
 
-def _add_all(outcome: Any, rule_id: str, kept: Mapping[str, Entry], carried: Carried) -> None:
+def _add_all(outcome: Any, rule_id: str, kept: Partitions, carried: Carried) -> None:
     """Add stored partitions' outcomes to a rule's outcome; their findings' messages and evidence fields go
     into `carried` (one loop over hundreds of thousands of partitions: kept flat)."""
     checked, findings = outcome.checked, outcome.findings
@@ -187,10 +304,10 @@ def times_text(times: list[Any]) -> str:
     return json.dumps(times, separators=(",", ":")) if times else "[]"
 
 
-def encode_states(states: Mapping[str, dict[str, Entry]]) -> dict[str, bytes]:
-    """Each rule's new partition states as stored (`encode_partitions`): no database needed, so a sweep does this
-    while its first statements run (store/background.py)."""
-    return {rule_id: encode_partitions(doc) for rule_id, doc in states.items()}
+def encode_states(states: Mapping[str, Partitions]) -> dict[str, bytes]:
+    """Each rule's new partition states as stored (`Partitions.encoded`): no database needed, so a sweep does
+    this while its first statements run (store/background.py)."""
+    return {rule_id: partitions.encoded() for rule_id, partitions in states.items()}
 
 
 def save_states(session: Session, sweep_id: int, rules: Sequence[Rule], plan: Plan, blobs: Mapping[str, bytes]) -> None:
@@ -213,11 +330,11 @@ def save_states(session: Session, sweep_id: int, rules: Sequence[Rule], plan: Pl
             )
 
 
-def encode_partitions(doc: dict[str, Entry]) -> bytes:
-    """A rule's partitions as compressed JSON (store/compression.py)."""
-    return compress(_ENCODER.encode(doc))
+def encode_partitions(doc: Mapping[str, Entry]) -> bytes:
+    """A rule's partitions, decoded, as stored (`Partitions.encoded`)."""
+    return Partitions.of(doc).encoded()
 
 
 def decode_partitions(blob: bytes) -> dict[str, Entry]:
-    """The partitions `encode_partitions` stored (states stored by earlier sweeps are zlib-compressed)."""
-    return _DECODER.decode(decompress(blob, earlier=zlib.decompress))
+    """The partitions `encode_partitions` stored, every entry decoded."""
+    return Partitions.decode(blob).decoded()

@@ -1,0 +1,85 @@
+"""A rule's stored partitions, decoded only when read, with their counts kept up to date (engine/states.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import zstandard
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from auditor.engine.states import Entry, Partitions
+
+KEYS = st.sampled_from([f"SP-{n}" for n in range(12)])
+
+
+def _entry(occurrences: list[str], findings: list[str]) -> Entry:
+    return ["1,2", occurrences, [[o, [1], f"message {o}", {"1": {"owner_id": "SP-1"}}] for o in findings], "[]"]
+
+
+ENTRIES = st.builds(
+    _entry,
+    st.lists(st.sampled_from(["W1", "W2", "W3"]), unique=True),
+    st.lists(st.sampled_from(["W1", "W2"]), unique=True),
+)
+
+
+def _recounted(partitions: Partitions) -> tuple[int, int, set[str]]:
+    entries = partitions.decoded()
+    return (
+        sum(len(e[1]) for e in entries.values()),
+        sum(len(e[2]) for e in entries.values()),
+        {key for key, e in entries.items() if e[2]},
+    )
+
+
+def _json(blob: bytes) -> Any:
+    return msgspec.json.decode(zstandard.ZstdDecompressor().decompress(blob))
+
+
+def test_a_stored_state_reads_back_with_its_counts() -> None:
+    doc = {"SP-1": _entry(["W1", "W2"], ["W2"]), "SP-2": _entry(["W1"], [])}
+    stored = Partitions.decode(Partitions.of(doc).encoded())
+    assert (stored.checked, stored.findings, stored.with_findings) == (3, 1, {"SP-1"})
+    assert all(isinstance(entry, msgspec.Raw) for entry in stored.entries.values())  # nothing decoded yet
+    assert stored.decoded() == doc
+
+
+def test_only_the_entries_read_are_decoded_and_the_rest_are_written_back_as_read() -> None:
+    doc = {"SP-1": _entry(["W1", "W2"], ["W2"]), "SP-2": _entry(["W1"], []), "SP-3": _entry(["W3"], ["W1"])}
+    blob = Partitions.of(doc).encoded()
+    stored = Partitions.decode(blob)
+    assert stored.get("SP-2") == doc["SP-2"]
+    assert isinstance(stored.entries["SP-1"], msgspec.Raw) and isinstance(stored.entries["SP-2"], list)
+    assert [key for key, _ in stored.items_with_findings()] == ["SP-1", "SP-3"]
+    assert _json(stored.encoded()) == _json(blob)
+
+
+def test_an_updated_copy_leaves_the_carried_partitions_as_they_are() -> None:
+    carried = Partitions.of({"SP-1": _entry(["W1"], ["W1"]), "SP-2": _entry(["W1", "W2"], [])})
+    saved = carried.updated({"SP-1": _entry(["W1", "W2"], []), "SP-4": _entry(["W3"], ["W3"])})
+    assert (carried.checked, carried.findings, carried.with_findings) == (3, 1, {"SP-1"})
+    assert (saved.checked, saved.findings, saved.with_findings) == (5, 1, {"SP-4"})
+    assert sorted(saved.entries) == ["SP-1", "SP-2", "SP-4"] and sorted(carried.entries) == ["SP-1", "SP-2"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.dictionaries(KEYS, ENTRIES),
+    st.lists(st.tuples(st.sampled_from(["pop", "put", "get"]), KEYS, ENTRIES), max_size=20),
+)
+def test_the_counts_follow_every_entry_taken_out_and_put_in(doc: dict[str, Entry], steps: list[Any]) -> None:
+    partitions = Partitions.decode(Partitions.of(doc).encoded())
+    expected = dict(doc)
+    for action, key, entry in steps:
+        if action == "pop":
+            assert partitions.pop(key) == expected.pop(key, None)
+        elif action == "put":
+            partitions[key] = entry
+            expected[key] = entry
+        else:
+            assert partitions.get(key) == expected.get(key)
+        assert (partitions.checked, partitions.findings, partitions.with_findings) == _recounted(partitions)
+    assert partitions.decoded() == expected
+    assert Partitions.decode(partitions.encoded()).decoded() == expected
