@@ -14,11 +14,12 @@ UNKNOWN_REGION = "unknown"
 def opportunity_regions(stages: Sequence[Any], roster: Mapping[str, Any]) -> dict[str, str]:
     """Region of each opportunity: its owner's region at its earliest stage fact (ties: smallest owner id)."""
     earliest: dict[str, tuple[Any, str]] = {}
+    get = earliest.get
     for stage in stages:
-        opportunity, at = stage.opportunity_id, stage.at
-        known = earliest.get(opportunity)
-        if known is None or at < known[0] or (at == known[0] and stage.owner_id < known[1]):
-            earliest[opportunity] = (at, stage.owner_id)
+        first = (stage.at, stage.owner_id)  # earliest, then smallest owner id: compared as a pair
+        known = get(stage.opportunity_id)
+        if known is None or first < known:
+            earliest[stage.opportunity_id] = first
     return {opp: region_of(owner, roster) for opp, (_, owner) in earliest.items()}
 
 

@@ -17,6 +17,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -110,8 +111,7 @@ class Items:
         return {kind: sorted(by_id.values(), key=_row_id) for kind, by_id in self.records.items()}
 
 
-def _row_id(record: Any) -> int:
-    return record.row_id
+_row_id = attrgetter("row_id")  # a record's fact row id (a C call: half a million records are sorted by it)
 
 
 def record(kind: str, row_id: int, values: Mapping[str, Any]) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
+from operator import attrgetter
 from typing import Any, NamedTuple
 
 from auditor.engine.window import add_duration
@@ -69,25 +70,36 @@ def summarise(items: Sequence[Turnaround], window_end: datetime, unit_seconds: i
     }
 
 
-def first_delivery(deliveries: Iterable[Any]) -> datetime | None:
-    """The earliest delivery of a request (of any quantity), None if there is none."""
-    return min((d.delivered_at for d in deliveries), default=None)
+def first_delivery(deliveries: Sequence[Any]) -> datetime | None:
+    """The earliest delivery of a request (of any quantity), None if there is none; `deliveries` in delivery
+    order (`by_delivery`)."""
+    return deliveries[0].delivered_at if deliveries else None
 
 
-def complete_delivery(quantity: int, deliveries: Iterable[Any]) -> datetime | None:
-    """When the delivered quantities, summed in delivery order, first reach the requested quantity."""
+def complete_delivery(quantity: int, deliveries: Sequence[Any]) -> datetime | None:
+    """When the delivered quantities, summed in delivery order (`deliveries` are in it: `by_delivery`), first
+    reach the requested quantity."""
     delivered = 0
-    for delivery in sorted(deliveries, key=lambda d: d.delivered_at):
+    for delivery in deliveries:
         delivered += delivery.quantity
         if delivered >= quantity:
             return delivery.delivered_at
     return None
 
 
-def _reached(step: str, request: Any, deliveries: list[Any]) -> datetime | None:
-    if step == "first_delivery":
-        return first_delivery(deliveries)
-    return complete_delivery(request.quantity, deliveries)
+def by_delivery(deliveries: Iterable[Any]) -> dict[str, list[Any]]:
+    """Each request's deliveries in delivery order (the same times in the order given), by request id: sorted
+    once for both steps."""
+    by_request: dict[str, list[Any]] = defaultdict(list)
+    for delivery in deliveries:
+        by_request[delivery.request_id].append(delivery)
+    for delivered in by_request.values():
+        if len(delivered) > 1:
+            delivered.sort(key=_delivered_at)
+    return by_request
+
+
+_delivered_at = attrgetter("delivered_at")
 
 
 def material_tat(
@@ -99,15 +111,15 @@ def material_tat(
     """TAT of material requests per category and step, plus an `all` row per step (each request its own target)."""
     targets = {**MATERIAL_TARGET_DAYS, **(targets or {})}
     limits = {category: timedelta(days=days) for category, days in targets.items()}
-    by_request: dict[str, list[Any]] = defaultdict(list)
-    for delivery in deliveries:
-        by_request[delivery.request_id].append(delivery)
+    by_request = by_delivery(deliveries)
     steps: dict[str, dict[str, list[Turnaround]]] = {step: {c: [] for c in targets} for step in MATERIAL_STEPS}
+    firsts, completes = steps["first_delivery"], steps["complete_delivery"]
     for r in requests:  # each request once, for both steps
         deadline = r.requested_at + limits[r.category]
-        delivered = by_request.get(r.id, [])
-        for step, items in steps.items():
-            items[r.category].append(Turnaround(r.requested_at, _reached(step, r, delivered), deadline))
+        delivered = by_request.get(r.id, ())
+        first = Turnaround(r.requested_at, first_delivery(delivered), deadline)
+        firsts[r.category].append(first)
+        completes[r.category].append(first._replace(done_at=complete_delivery(r.quantity, delivered)))
     rows = []
     for step, label in MATERIAL_STEPS.items():
         items = steps[step]
