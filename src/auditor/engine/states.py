@@ -160,7 +160,7 @@ class Partitions:
     def decode(cls, blob: bytes) -> Partitions:
         """What `encoded` stored (states stored by earlier sweeps are zlib-compressed)."""
         stored = _STORED.decode(decompress(blob, earlier=zlib.decompress))
-        return cls(dict(stored.partitions), stored.checked, stored.findings, set(stored.with_findings))
+        return cls(stored.partitions, stored.checked, stored.findings, set(stored.with_findings))  # type: ignore[arg-type]
 
 
 class _Stored(msgspec.Struct):
