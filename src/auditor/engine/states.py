@@ -85,9 +85,6 @@ class Partitions:
     def __len__(self) -> int:
         return len(self.entries)
 
-    def __contains__(self, key: object) -> bool:
-        return key in self.entries
-
     def get(self, key: str) -> Entry | None:
         """A partition's entry (decoded now if it was not yet)."""
         entry = self.entries.get(key)
@@ -125,14 +122,9 @@ class Partitions:
             yield key, self[key]
 
     def items_with_findings(self) -> Iterator[tuple[str, Entry]]:
-        """The partitions with findings, decoded (by key; those not decoded yet in one call, not one each)."""
-        keys = sorted(self.with_findings)
-        raw = [key for key in keys if isinstance(self.entries[key], msgspec.Raw)]
-        if raw:
-            joined = b"[" + b",".join(self.entries[key] for key in raw) + b"]"  # type: ignore[misc]
-            self.entries.update(zip(raw, _ENTRIES.decode(joined), strict=True))
-        for key in keys:
-            yield key, self.entries[key]  # type: ignore[misc]
+        """The partitions with findings, decoded (by key)."""
+        for key in sorted(self.with_findings):
+            yield key, self[key]
 
     def updated(self, entries: Mapping[str, Entry]) -> Partitions:
         """A copy with these entries put in (this one is left as it is; a full sweep's hundreds of thousands of
@@ -175,7 +167,6 @@ class _Stored(msgspec.Struct):
 
 _STORED = msgspec.json.Decoder(_Stored)
 _ENTRY = msgspec.json.Decoder(list[Any])
-_ENTRIES = msgspec.json.Decoder(list[list[Any]])
 
 
 def documents(session: Session, rule_ids: list[str]) -> dict[str, Partitions]:
