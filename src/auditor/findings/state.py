@@ -88,12 +88,12 @@ def latest_rows(session: Session, keys: Iterable[str] | None = None) -> dict[str
 
     Up to KEYS_LOOKED_UP keys are looked up by key (indexed, in batches); more of them, or all, in one pass.
     """
-    wanted = None if keys is None else sorted(set(keys))
-    if wanted is None or len(wanted) > KEYS_LOOKED_UP:
+    chosen = None if keys is None else set(keys)
+    if chosen is None or len(chosen) > KEYS_LOOKED_UP:
         latest = select(func.max(FindingRow.id)).group_by(FindingRow.finding_key)
         rows = session.execute(select(FindingRow).where(FindingRow.id.in_(latest))).scalars()
-        chosen = None if wanted is None else set(wanted)
         return {r.finding_key: r for r in rows if chosen is None or r.finding_key in chosen}
+    wanted = sorted(chosen)
     out: dict[str, FindingRow] = {}
     for start in range(0, len(wanted), KEY_BATCH):
         batch = wanted[start : start + KEY_BATCH]
