@@ -21,7 +21,7 @@ from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.orm import Session
 
 from auditor.engine.incremental import plan_sweep
-from auditor.engine.states import Partitions, decode_partitions, encode_partitions
+from auditor.engine.states import Partitions
 from auditor.engine.sweep import SweepSummary, load_facts, run_sweep
 from auditor.engine.window import SweepWindow
 from auditor.findings import triage
@@ -339,10 +339,10 @@ def test_a_waiver_of_a_finding_no_longer_judged_lapses_in_a_re_sweep(tmp_path: P
 def test_states_stored_zlib_compressed_still_decode() -> None:
     """States stored before Zstandard (zlib) are read as they were; new ones are Zstandard frames."""
     doc = {"OPP-1": ["4,9", ["2026-W01"], [["2026-W01", [4], "message", {"4": {"owner_id": "SP-1"}}]], "[]"]}
-    blob = encode_partitions(doc)
+    blob = Partitions.of(doc).encoded()
     assert blob[:4] == ZSTD_MAGIC
-    assert decode_partitions(blob) == doc
-    assert decode_partitions(zlib.compress(zstandard.ZstdDecompressor().decompress(blob), 1)) == doc
+    assert Partitions.decode(blob).decoded() == doc
+    assert Partitions.decode(zlib.compress(zstandard.ZstdDecompressor().decompress(blob), 1)).decoded() == doc
 
 
 def test_a_deleted_fact_row_makes_the_next_sweep_evaluate_every_rule_in_full(tmp_path: Path) -> None:

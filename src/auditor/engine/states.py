@@ -319,13 +319,3 @@ def save_states(session: Session, sweep_id: int, rules: Sequence[Rule], plan: Pl
                     partitions=blobs[rule.id],
                 )
             )
-
-
-def encode_partitions(doc: Mapping[str, Entry]) -> bytes:
-    """A rule's partitions, decoded, as stored (`Partitions.encoded`)."""
-    return Partitions.of(doc).encoded()
-
-
-def decode_partitions(blob: bytes) -> dict[str, Entry]:
-    """The partitions `encode_partitions` stored, every entry decoded."""
-    return Partitions.decode(blob).decoded()
