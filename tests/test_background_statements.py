@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
@@ -63,11 +64,29 @@ def test_the_work_s_error_is_raised_when_the_block_ends(engine: Engine) -> None:
     assert _stored(engine) == []
 
 
-def test_an_in_memory_database_does_the_work_at_once_in_this_thread() -> None:
+def test_an_in_memory_database_does_the_work_after_the_block_in_this_thread() -> None:
     engine = connect("sqlite://")
     with Session(engine) as session, session.begin():
         session.execute(text("CREATE TABLE numbers (n INTEGER)"))
         with in_background(session, _insert, 7) as work:
-            assert work.done()
+            assert not work.done()
         assert work.result() == threading.current_thread().name
         assert session.execute(text("SELECT n FROM numbers")).scalars().all() == [7]
+
+
+def _insert_when_handed(session: Session, handed: Future[list[int] | None]) -> None:
+    values = handed.result(timeout=10)  # the block hands them over: never waits that long
+    if values is not None:
+        _insert(session, *values)
+
+
+@pytest.mark.parametrize("url", ["file", "sqlite://"])
+def test_the_work_may_wait_for_what_the_block_hands_over(url: str, tmp_path: Path) -> None:
+    engine = connect(f"sqlite:///{tmp_path / 'handed.db'}" if url == "file" else url)
+    with Session(engine) as session, session.begin():
+        session.execute(text("CREATE TABLE IF NOT EXISTS numbers (n INTEGER)"))
+        handed: Future[list[int] | None] = Future()
+        with in_background(session, _insert_when_handed, handed) as work:
+            handed.set_result([3, 4])  # picked by the block while the work waits
+        assert work.done()
+        assert session.execute(text("SELECT n FROM numbers ORDER BY n")).scalars().all() == [3, 4]

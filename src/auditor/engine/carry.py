@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Column, String, and_, insert, literal, or_, select, update
@@ -20,7 +21,7 @@ from sqlalchemy.orm import Session
 from auditor.engine.evaluate import Evaluation
 from auditor.engine.window import period_from_label
 from auditor.findings.accountability import Roster
-from auditor.findings.tracking import CarryOver, Touched
+from auditor.findings.tracking import CarryOver, Touched, copy_standing
 from auditor.rulebook import Rule
 from auditor.store.bulk import insert_rows
 from auditor.store.models import CadenceResult
@@ -125,6 +126,18 @@ def copy_cadence(session: Session, sweep_id: int, rules: Sequence[Rule], carry: 
             table.c.sweep_id == carry.base_sweep, table.c.rule_id.in_(sorted(copied)), ~again.exists()
         )
         session.execute(insert(table).from_select(["sweep_id", *(c.name for c in columns)], query))
+
+
+def copy_carried(
+    session: Session, sweep_id: int, rules: Sequence[Rule], carry: CarryOver | None, lean: Future[CarryOver | None]
+) -> None:
+    """Every row a sweep copies from its base sweep: the cadence rows (`copy_cadence`), then, in a lean re-sweep,
+    the standing findings' rows (`copy_standing`) once the sweeping thread has picked them and handed over the
+    carry-over naming them through `lean` (None: none to copy). Only SQL (store/background.py)."""
+    copy_cadence(session, sweep_id, rules, carry)
+    standing = lean.result()
+    if standing is not None:
+        copy_standing(session, standing, sweep_id)
 
 
 def _set_managers(session: Session, sweep_id: int, roster: Roster) -> None:

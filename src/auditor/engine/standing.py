@@ -60,8 +60,22 @@ class Judged:
         return entry is not None and occurrence in entry[1]
 
 
+@dataclasses.dataclass
+class Outside:
+    """What a lean sweep reads from the database to decide which carried findings stand (read before it works on
+    without the database): the keys `changed_keys` gives and the waivers."""
+
+    changed: set[str]
+    waivers: list[Waiver]
+
+    @classmethod
+    def read(cls, session: Session, plan: Plan) -> Outside:
+        assert plan.base_sweep is not None
+        return cls(changed_keys(session, plan.base_sweep), load_waivers(session))
+
+
 def leave_standing(
-    session: Session,
+    outside: Outside,
     rules: Sequence[Rule],
     kept: Mapping[str, Partitions],
     fresh: Mapping[str, set[tuple[str, str]]],
@@ -72,10 +86,8 @@ def leave_standing(
     """A lean sweep's carried findings made ready for tracking: those tracked again (module docstring); the
     carry-over naming the standing ones, whose rows are copied, and the keys to watch, whose state the sweep may
     change though they are not produced (changed since the base sweep, or judged again: `fresh`); and each
-    rule's judgements, fresh and carried."""
-    assert plan.base_sweep is not None
-    changed = changed_keys(session, plan.base_sweep)
-    waivers = load_waivers(session)
+    rule's judgements, fresh and carried. Needs no database (`outside` was read before)."""
+    changed, waivers = outside.changed, outside.waivers
     named = {waiver.finding_key for waiver in waivers if waiver.finding_key is not None}
     people, branches = roster_changes(roster, plan.people, plan.people_before)
     again: list[Produced] = []

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -13,20 +15,20 @@ from typing import Any
 from sqlalchemy import Engine, Text, func, insert, select, type_coerce
 from sqlalchemy.orm import Session
 
-from auditor.engine.carry import carry_over, copy_cadence, store_cadence
+from auditor.engine.carry import carry_over, copy_carried, store_cadence
 from auditor.engine.evaluate import Evaluation, evaluate
 from auditor.engine.facts import EngineFact
 from auditor.engine.incremental import Plan, plan_sweep
 from auditor.engine.kpi_job import KpiJob
 from auditor.engine.runner import start_fork_server
-from auditor.engine.standing import lean, leave_standing
+from auditor.engine.standing import Outside, lean, leave_standing
 from auditor.engine.states import Carried, combine, encode_states, remember, save_states
 from auditor.engine.stored import engine_fact, stored_payload
 from auditor.engine.window import SweepWindow
 from auditor.findings.accountability import Roster
 from auditor.findings.actor import default_actor
 from auditor.findings.query import gc_paused
-from auditor.findings.tracking import Produced, track
+from auditor.findings.tracking import CarryOver, Produced, track
 from auditor.kpis import LOADED_KINDS, KpiSettings, kpi_basis, kpi_settings, window_kpis, with_adherence
 from auditor.kpis.items import Items, current_items, save_items, stored_usable
 from auditor.kpis.items import from_loaded as items_from_loaded
@@ -166,13 +168,28 @@ def run_sweep(
             kpi_source = job or _Ready(_window_kpis(engine, rules, plan, kpi_window, settings))
             with Session(engine) as session, session.begin():
                 sweep = session.get_one(Sweep, sweep_id)
-                with in_background(session, copy_cadence, sweep_id, rules, carry):  # meanwhile, no database here
-                    by_id = {fact.row_id: fact for fact in plan.facts}
-                    states, carried, pending = combine(rules, plan, evaluation, members, by_id, expand=not leaving)
-                    del by_id
-                    plan.facts = []  # the largest objects of a sweep
-                    rows, produced = _findings(window, rules, evaluation, evidence, roster, carried)
-                    remember(pending, {item.key: item.message for item in produced})
+                outside = Outside.read(session, plan) if leaving else None
+                standing: Future[CarryOver | None] = Future()  # the standing findings, once picked: copied too
+                with in_background(session, copy_carried, sweep_id, rules, carry, standing):  # no database here
+                    try:
+                        by_id = {fact.row_id: fact for fact in plan.facts}
+                        states, carried, pending = combine(rules, plan, evaluation, members, by_id, expand=not leaving)
+                        del by_id
+                        plan.facts = []  # the largest objects of a sweep
+                        rows, produced = _findings(window, rules, evaluation, evidence, roster, carried)
+                        remember(pending, {item.key: item.message for item in produced})
+                        checked = {rule_id: outcome.checked for rule_id, outcome in evaluation.outcomes.items()}
+                        if outside is not None:
+                            assert carry is not None
+                            again, carry, checked = leave_standing(
+                                outside, rules, carried.kept, checked, roster, plan, carry
+                            )
+                            carry = dataclasses.replace(carry, standing_stored=True)
+                            standing.set_result(carry)
+                            produced += again
+                    finally:
+                        if not standing.done():
+                            standing.set_result(None)
                     blobs = encode_states(states)
                     del states, pending
                 checks = _checks(rules, evaluation)
@@ -183,11 +200,6 @@ def run_sweep(
                 errors = _store_errors(session, sweep_id, evaluation)
                 store_cadence(session, sweep_id, rules, evaluation, roster, carry)
                 sweep.kpis = kpis
-                checked: dict[str, Any] = {rule_id: outcome.checked for rule_id, outcome in evaluation.outcomes.items()}
-                if leaving:
-                    assert carry is not None
-                    again, carry, checked = leave_standing(session, rules, carried.kept, checked, roster, plan, carry)
-                    produced += again
                 lifecycle = track(
                     session, sweep, produced, checked, today=today, actor=actor, due_days=policy.due_days, carry=carry
                 )

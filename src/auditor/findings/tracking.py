@@ -18,6 +18,7 @@ from auditor.findings.waivers import Waiver, governing, load_waivers
 from auditor.rulebook import Rule
 from auditor.store.bulk import insert_rows
 from auditor.store.models import FindingEvent, FindingRow, Sweep
+from auditor.store.value_list import among
 
 Touched = Mapping[str, frozenset[str] | None]
 """A rule's partitions judged again: by key, None (the whole partition) or the occurrences judged again."""
@@ -40,6 +41,8 @@ class CarryOver:
     watch: Set[str] = frozenset()
     """A lean re-sweep: the findings not produced whose state the sweep may change (judged again, or changed
     since the base sweep); only these and the produced ones are looked up."""
+    standing_stored: bool = False
+    """The standing rows are in the sweep already (`copy_standing`, run by the sweep while it worked on)."""
 
     def fresh(self, rule_id: str, subject: str, occurrence: str) -> bool:
         """Whether a judgement is the sweep's own (its rows are built), not the base sweep's (copied)."""
@@ -205,13 +208,21 @@ def track(
     writer.flush(session)
     for appearance, keys in sorted(copies.items()):
         _copy_rows(session, carry.base_sweep, sweep.id, appearance, keys)  # type: ignore[union-attr]
-    if lean:  # standing rows: no event, same status; produced again, active ones recur, the rest stay suppressed
-        recurs = case((FindingRow.__table__.c.status.in_(sorted(ACTIVE)), literal("recurring")), else_="suppressed")
-        _copy_rows(session, carry.base_sweep, sweep.id, recurs, sorted(carry.standing))  # type: ignore[union-attr, arg-type]
+    if lean:
+        if not carry.standing_stored:  # type: ignore[union-attr]
+            copy_standing(session, carry, sweep.id)  # type: ignore[arg-type]
         for appearance, rows in _appearances(session, sweep.id).items():  # the rows counted above, and the standing
             if rows > counts[appearance]:
                 counts[appearance] = rows
     return counts
+
+
+def copy_standing(session: Session, carry: CarryOver, sweep_id: int) -> None:
+    """A lean re-sweep's standing rows (`CarryOver.standing`), copied from the base sweep: they have no event and
+    keep their status, so, produced again, the active ones recur and the others stay suppressed. Only SQL."""
+    assert carry.standing is not None
+    recurs = case((FindingRow.__table__.c.status.in_(sorted(ACTIVE)), literal("recurring")), else_="suppressed")
+    _copy_rows(session, carry.base_sweep, sweep_id, recurs, sorted(carry.standing))
 
 
 def _appearances(session: Session, sweep_id: int) -> Counter[str]:
@@ -241,9 +252,8 @@ def _copy_rows(session: Session, base: int, sweep_id: int, appearance: Any, keys
     names = [c.name for c in table.columns if c.name not in ("id", "sweep_id", "appearance")]
     shown = literal(appearance) if isinstance(appearance, str) else appearance
     columns = [literal(sweep_id), shown, *(table.c[name] for name in names)]
-    for start in range(0, len(keys), COPY_BATCH):
-        where = and_(table.c.sweep_id == base, table.c.finding_key.in_(keys[start : start + COPY_BATCH]))
-        session.execute(insert(table).from_select(["sweep_id", "appearance", *names], select(*columns).where(where)))
+    where = and_(table.c.sweep_id == base, among(session, table.c.finding_key, keys))
+    session.execute(insert(table).from_select(["sweep_id", "appearance", *names], select(*columns).where(where)))
 
 
 def _produced(

@@ -26,16 +26,18 @@ SWITCH_INTERVAL = 0.0002
 @contextlib.contextmanager
 def in_background(session: Session, work: Callable[..., Any], *args: Any) -> Iterator[Future[Any]]:
     """Run `work(session, *args)` in a second thread during the `with` block; the block's end waits for it and
-    raises what it raised (an error of the block itself wins, after the thread is done with the session).
+    raises what it raised (an error of the block itself wins, after the thread is done with the session). The
+    work may wait for what the block hands over (a `Future` among `args` that the block resolves, come what may).
 
     The session's transaction is begun here first, so that both threads work in it. A database only this process
-    can open (in-memory SQLite) does the work at once, in this thread: its connection belongs to this thread.
+    can open (in-memory SQLite) does the work after the block, in this thread: its connection belongs to this
+    thread.
     """
     session.connection()  # the transaction's connection, taken before the thread uses it
     if private_database(session.get_bind()):  # type: ignore[arg-type]
-        done: Future[Any] = Future()
-        done.set_result(work(session, *args))
-        yield done
+        later: Future[Any] = Future()
+        yield later
+        later.set_result(work(session, *args))
         return
     interval = sys.getswitchinterval()
     sys.setswitchinterval(SWITCH_INTERVAL)
