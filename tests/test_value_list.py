@@ -29,3 +29,18 @@ def test_membership_in_more_values_than_bound_parameters_carry(db_url: str) -> N
         assert session.execute(select(column).where(among(session, column, []))).all() == []
         quoted = ['a"b', "it's", "file-2", "\\"]
         assert session.execute(select(column).where(among(session, column, quoted))).scalars().all() == ["file-2"]
+
+
+def test_integer_values_and_two_lists_in_one_statement(db_url: str) -> None:
+    engine = open_database(db_url)
+    with Session(engine) as session, session.begin():
+        session.add_all(
+            IngestBatch(source=f"file-{n}", sha256="0" * 64, started_at=datetime(2026, 1, 1)) for n in range(10)
+        )
+    with Session(engine) as session:
+        ids = sorted(session.execute(select(IngestBatch.id)).scalars())
+        both = select(IngestBatch.id).where(
+            among(session, IngestBatch.id, [ids[2], ids[5], ids[7], 10**9]),
+            among(session, IngestBatch.source, ["file-5", "file-7", "file-8"]),
+        )
+        assert sorted(session.execute(both).scalars()) == [ids[5], ids[7]]

@@ -41,11 +41,11 @@ from auditor.engine.window import CadencePeriod, SweepWindow, day_start
 from auditor.facts.registry import FACT_KINDS
 from auditor.rulebook import Rule
 from auditor.store.models import FactRow, RuleState, Sweep
+from auditor.store.value_list import among
 from auditor.store.watermark import fact_watermark, facts_intact
 
 CACHE_FORMAT = 5
 """Bump when what a partition's outcome means or how it is stored changes: every state then counts as stale."""
-ID_BATCH = 900  # row ids per IN (...) query
 Loader = Callable[[Session, set[str], datetime], list[EngineFact]]
 
 
@@ -210,9 +210,8 @@ def _plan_changes(
     loaded = {f.row_id: f for f in plan.facts}
     loaded.update((f.row_id, f) for f in joined)
     missing = sorted({row_id for keys in wanted.values() for ids in keys.values() for row_id in ids} - loaded.keys())
-    for start in range(0, len(missing), ID_BATCH):
-        for fact, _, _ in _rows(session, FactRow.id.in_(missing[start : start + ID_BATCH])):
-            loaded[fact.row_id] = fact
+    for fact, _, _ in _rows(session, among(session, FactRow.id, missing)):
+        loaded[fact.row_id] = fact
     needed = {row_id for keys in wanted.values() for ids in keys.values() for row_id in ids}
     plan.facts.extend(loaded[row_id] for row_id in sorted(needed) if loaded[row_id].kind not in full_kinds)
     for i, keys in wanted.items():
@@ -332,11 +331,9 @@ def _narrow(
     partial = plan.partial[index]
     new = {fact.row_id for fact in joined if fact.kind == kind}  # a partition's new versions are among its members
     candidates = sorted({row_id for key in partial for row_id in wanted[key]} - new)
-    kinds = sorted(compiled.kinds() - {kind})
-    others: set[int] = set()
-    for start in range(0, len(candidates), ID_BATCH):
-        query = select(FactRow.id).where(FactRow.id.in_(candidates[start : start + ID_BATCH]), FactRow.kind.in_(kinds))
-        others.update(session.execute(query).scalars())
+    kinds = compiled.kinds() - {kind}
+    query = select(FactRow.id, FactRow.kind).where(among(session, FactRow.id, candidates))
+    others = {row_id for row_id, of in session.execute(query) if of in kinds}  # kinds not in SQL: not a scan by kind
     for key in partial:
         wanted[key] = [row_id for row_id in wanted[key] if row_id in new or row_id in others]
 
@@ -416,17 +413,10 @@ def _replaced(
         identities.setdefault(fact.kind, set()).add(fact.natural_id)
     found: list[int] = []
     for kind, natural_ids in sorted(identities.items()):
-        ordered = sorted(natural_ids)
-        for start in range(0, len(ordered), ID_BATCH):
-            query = select(FactRow.id).where(
-                FactRow.kind == kind, FactRow.natural_id.in_(ordered[start : start + ID_BATCH]), FactRow.id <= hwm
-            )
-            found.extend(session.execute(query).scalars())
-    found.sort()
-    out = []
-    for start in range(0, len(found), ID_BATCH):
-        out.extend(_rows(session, FactRow.id.in_(found[start : start + ID_BATCH])))
-    return out
+        named = among(session, FactRow.natural_id, sorted(natural_ids))
+        query = select(FactRow.id).where(FactRow.kind == kind, named, FactRow.id <= hwm)
+        found.extend(session.execute(query).scalars())
+    return _rows(session, among(session, FactRow.id, sorted(found)))
 
 
 def _count(
