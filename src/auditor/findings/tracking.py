@@ -55,7 +55,6 @@ class CarryOver:
         return occurrences is None or occurrence in occurrences
 
 
-COPY_BATCH = 5000  # finding keys per copy or look-up statement (bound parameters: PostgreSQL takes 65,535)
 CARRIED_COLUMNS = (
     "status",
     "owner",
@@ -232,17 +231,11 @@ def _appearances(session: Session, sweep_id: int) -> Counter[str]:
 
 
 def _previous(session: Session, query: Any, keys: list[str] | None) -> Iterator[tuple[str, tuple[Any, ...]]]:
-    """The previous sweep's rows (key, values) of a query: all, or of some keys (looked up in batches)."""
-    batches = (
-        [query]
-        if keys is None
-        else [
-            query.where(FindingRow.finding_key.in_(keys[i : i + COPY_BATCH])) for i in range(0, len(keys), COPY_BATCH)
-        ]
-    )
-    for batch in batches:
-        for key, *values in session.execute(batch):
-            yield key, tuple(values)
+    """The previous sweep's rows (key, values) of a query: all, or of some keys."""
+    if keys is not None:
+        query = query.where(among(session, FindingRow.finding_key, keys))
+    for key, *values in session.execute(query):
+        yield key, tuple(values)
 
 
 def _copy_rows(session: Session, base: int, sweep_id: int, appearance: Any, keys: list[str]) -> None:
