@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import time
 from concurrent.futures import Future
@@ -184,7 +183,6 @@ def run_sweep(
                             again, carry, checked = leave_standing(
                                 outside, rules, carried.kept, checked, roster, plan, carry
                             )
-                            carry = dataclasses.replace(carry, standing_stored=True)
                             standing.set_result(carry)
                             produced += again
                     finally:

@@ -37,12 +37,11 @@ class CarryOver:
     touched: Mapping[str, Touched]
     standing: Sequence[str] | None = None
     """A lean re-sweep (engine/standing.py): the carried findings whose base rows stand, copied with the
-    appearance their status gives; every other carried finding is among the produced ones."""
+    appearance their status gives (`copy_standing`, which the sweep runs before `track`); every other carried
+    finding is among the produced ones."""
     watch: Set[str] = frozenset()
     """A lean re-sweep: the findings not produced whose state the sweep may change (judged again, or changed
     since the base sweep); only these and the produced ones are looked up."""
-    standing_stored: bool = False
-    """The standing rows are in the sweep already (`copy_standing`, run by the sweep while it worked on)."""
 
     def fresh(self, rule_id: str, subject: str, occurrence: str) -> bool:
         """Whether a judgement is the sweep's own (its rows are built), not the base sweep's (copied)."""
@@ -130,7 +129,8 @@ def track(
     is resolved by data; one that was not judged stays as it is. With `carry`
     (an incremental sweep re-run on the previous sweep's window), a carried
     finding whose row would equal its row in that sweep but for the sweep and
-    appearance is copied in the database instead of written from here.
+    appearance is copied in the database instead of written from here. In a lean re-sweep
+    (`CarryOver.standing`) the standing rows are in the sweep already (`copy_standing`): they are only counted.
     """
     lean = carry is not None and carry.standing is not None
     produced_keys = {p.key for p in produced}
@@ -208,8 +208,6 @@ def track(
     for appearance, keys in sorted(copies.items()):
         _copy_rows(session, carry.base_sweep, sweep.id, appearance, keys)  # type: ignore[union-attr]
     if lean:
-        if not carry.standing_stored:  # type: ignore[union-attr]
-            copy_standing(session, carry, sweep.id)  # type: ignore[arg-type]
         for appearance, rows in _appearances(session, sweep.id).items():  # the rows counted above, and the standing
             if rows > counts[appearance]:
                 counts[appearance] = rows
