@@ -141,8 +141,7 @@ def run_sweep(
             start_fork_server()
         settings = kpi_settings(rules, policy)
         basis = kpi_basis(engine, settings.fingerprint())  # before loading: a load meanwhile invalidates it
-        since, watermark, reuse = _prepare(engine, as_of, since, full)
-        kpi_window = KpiWindow.of_days(as_of, since)
+        since, kpi_window, watermark, reuse = _prepare(engine, as_of, since, full)
         job = stack.enter_context(KpiJob(engine, kpi_window, *watermark, settings)) if reuse else None
         sweep_id, window, plan, roster = _begin(
             engine, rules, as_of, since, policy, actor, rules_digest, full, watermark
@@ -160,7 +159,6 @@ def run_sweep(
                 periods=plan.periods,
             )
             evaluated = plan.facts_evaluated
-            evidence = _evidence_values(evaluation, plan.facts)
             partitions = plan.stats(members)
             carry = carry_over(plan, rules, evaluation)
             leaving = lean(plan, rules, carry)  # carried findings stay in the database unless tracked again
@@ -168,28 +166,9 @@ def run_sweep(
             with Session(engine) as session, session.begin():
                 sweep = session.get_one(Sweep, sweep_id)
                 outside = Outside.read(session, plan) if leaving else None
-                standing: Future[CarryOver | None] = Future()  # the standing findings, once picked: copied too
-                with in_background(session, copy_carried, sweep_id, rules, carry, standing):  # no database here
-                    try:
-                        by_id = {fact.row_id: fact for fact in plan.facts}
-                        states, carried, pending = combine(rules, plan, evaluation, members, by_id, expand=not leaving)
-                        del by_id
-                        plan.facts = []  # the largest objects of a sweep
-                        rows, produced = _findings(window, rules, evaluation, evidence, roster, carried)
-                        remember(pending, {item.key: item.message for item in produced})
-                        checked = {rule_id: outcome.checked for rule_id, outcome in evaluation.outcomes.items()}
-                        if outside is not None:
-                            assert carry is not None
-                            again, carry, checked = leave_standing(
-                                outside, rules, carried.kept, checked, roster, plan, carry
-                            )
-                            standing.set_result(carry)
-                            produced += again
-                    finally:
-                        if not standing.done():
-                            standing.set_result(None)
-                    blobs = encode_states(states)
-                    del states, pending
+                rows, produced, checked, carry, blobs = _judge_while_copying(
+                    session, sweep_id, rules, window, plan, evaluation, members, roster, carry, outside
+                )
                 checks = _checks(rules, evaluation)
                 items, kpis = kpi_source.result()  # the KPI process encodes its records from now on
                 kpis = with_adherence(sweep_id, kpis, checks)
@@ -214,16 +193,60 @@ def run_sweep(
     return SweepSummary(sweep_id, window, evaluated, rows, errors, dict(lifecycle), partitions)
 
 
-def _prepare(engine: Engine, as_of: date, since: date | None, full: bool) -> tuple[date, tuple[int, int], bool]:
-    """The since day, the fact rows the sweep sees (highest id, count) and whether the stored KPI records can be
-    brought up to date by a KPI process while the sweep plans (engine/kpi_job.py; not for `full`, nor for a
-    database only this process can open)."""
+def _judge_while_copying(
+    session: Session,
+    sweep_id: int,
+    rules: list[Rule],
+    window: SweepWindow,
+    plan: Plan,
+    evaluation: Evaluation,
+    members: dict[int, dict[str, list[int]]],
+    roster: Roster,
+    carry: CarryOver | None,
+    outside: Outside | None,
+) -> tuple[list[dict[str, Any]], list[Produced], dict[str, Any], CarryOver | None, dict[str, bytes]]:
+    """The sweep's judgements in Python while the rows it carries over are copied in the database (a second
+    thread, store/background.py): per-rule summary rows, the findings to track, the judgements by rule, the
+    carry-over (with the standing findings once picked, `outside` given: a lean sweep) and the encoded states.
+
+    Drops the plan's facts once combined: the largest objects of a sweep.
+    """
+    evidence = _evidence_values(evaluation, plan.facts)
+    standing: Future[CarryOver | None] = Future()  # the standing findings, once picked: copied too
+    with in_background(session, copy_carried, sweep_id, rules, carry, standing):  # no database in this block
+        try:
+            by_id = {fact.row_id: fact for fact in plan.facts}
+            states, carried, pending = combine(rules, plan, evaluation, members, by_id, expand=outside is None)
+            del by_id
+            plan.facts = []
+            rows, produced = _findings(window, rules, evaluation, evidence, roster, carried)
+            remember(pending, {item.key: item.message for item in produced})
+            checked = {rule_id: outcome.checked for rule_id, outcome in evaluation.outcomes.items()}
+            if outside is not None:
+                assert carry is not None
+                again, carry, checked = leave_standing(outside, rules, carried.kept, checked, roster, plan, carry)
+                standing.set_result(carry)
+                produced += again
+        finally:
+            if not standing.done():
+                standing.set_result(None)  # nothing stands: the copy must not wait in vain
+        blobs = encode_states(states)
+    return rows, produced, checked, carry, blobs
+
+
+def _prepare(
+    engine: Engine, as_of: date, since: date | None, full: bool
+) -> tuple[date, KpiWindow, tuple[int, int], bool]:
+    """The since day, the KPIs' window, the fact rows the sweep sees (highest id, count) and whether the stored
+    KPI records can be brought up to date by a KPI process while the sweep plans (engine/kpi_job.py; not for
+    `full`, nor for a database only this process can open)."""
     with Session(engine) as session:
         since = since or default_since(session, as_of)
+        window = KpiWindow.of_days(as_of, since)
         watermark = fact_watermark(session)
         reuse = not full and not private_database(engine)  # the KPI process opens the database too
-        reuse = reuse and stored_usable(session, KpiWindow.of_days(as_of, since), watermark)
-    return since, watermark, reuse
+        reuse = reuse and stored_usable(session, window, watermark)
+    return since, window, watermark, reuse
 
 
 def _window_kpis(
