@@ -117,9 +117,8 @@ def material_tat(
     for r in requests:  # each request once, for both steps
         deadline = r.requested_at + limits[r.category]
         delivered = by_request.get(r.id, ())
-        first = Turnaround(r.requested_at, first_delivery(delivered), deadline)
-        firsts[r.category].append(first)
-        completes[r.category].append(first._replace(done_at=complete_delivery(r.quantity, delivered)))
+        firsts[r.category].append(Turnaround(r.requested_at, first_delivery(delivered), deadline))
+        completes[r.category].append(Turnaround(r.requested_at, complete_delivery(r.quantity, delivered), deadline))
     rows = []
     for step, label in MATERIAL_STEPS.items():
         items = steps[step]
