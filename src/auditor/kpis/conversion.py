@@ -16,10 +16,11 @@ def opportunity_regions(stages: Sequence[Any], roster: Mapping[str, Any]) -> dic
     earliest: dict[str, tuple[Any, str]] = {}
     get = earliest.get
     for stage in stages:
-        first = (stage.at, stage.owner_id)  # earliest, then smallest owner id: compared as a pair
         known = get(stage.opportunity_id)
-        if known is None or first < known:
-            earliest[stage.opportunity_id] = first
+        if known is None or stage.at <= known[0]:  # most stages come later: no pair made for them
+            first = (stage.at, stage.owner_id)  # earliest, then smallest owner id: compared as a pair
+            if known is None or first < known:
+                earliest[stage.opportunity_id] = first
     return {opp: region_of(owner, roster) for opp, (_, owner) in earliest.items()}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,7 +25,8 @@ def mystery_shopping(visits: Sequence[Any], threshold: float = DEFAULT_MYSTERY_T
     passed = sum(1 for v in visits if checklist_passed(v))
     return {
         "visits": count,
-        "average_score": None if count == 0 else round(sum(v.score for v in visits) / count, 1),
+        # fsum: the exact sum, whatever order the visits come in (incremental sweeps keep them in another order)
+        "average_score": None if count == 0 else round(math.fsum(v.score for v in visits) / count, 1),
         "threshold": threshold,
         "at_or_above_threshold": above,
         "at_or_above_threshold_pct": percent(above, count),

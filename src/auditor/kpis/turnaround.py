@@ -39,35 +39,60 @@ class Turnaround(NamedTuple):
         return self.done_at is not None and self.done_at <= self.deadline
 
 
-def summarise(items: Sequence[Turnaround], window_end: datetime, unit_seconds: int) -> dict[str, Any]:
-    """Count, median, p90 (nearest rank), share within target and open count of one step.
+class Tally(NamedTuple):
+    """What `summarise` reports of some requests at one step, before the statistics: tallies of several groups
+    add up (`merged`) to the tally of all their requests."""
 
-    Durations are calendar time in the given unit; the share within target is
-    over the *decided* requests: reached on time, or past the deadline before
-    the window end (an open request whose deadline is still ahead is undecided).
-    """
-    durations = []
-    within = decided = 0
-    for requested_at, done_at, deadline in items:  # one pass: a sweep summarises every request in its window
-        if done_at is not None:
-            durations.append((done_at - requested_at).total_seconds() / unit_seconds)
-            if done_at <= deadline:
-                within += 1
+    requests: int
+    durations: list[float]
+    decided: int
+    within: int
+
+    @classmethod
+    def of(cls, items: Sequence[Turnaround], window_end: datetime, unit_seconds: int) -> Tally:
+        """Durations are calendar time in the given unit; a request counts as decided when it was reached on
+        time, or its deadline passed before the window end (an open request whose deadline is still ahead is
+        undecided)."""
+        durations = []
+        within = decided = 0
+        for requested_at, done_at, deadline in items:  # one pass: a sweep summarises every request in its window
+            if done_at is not None:
+                durations.append((done_at - requested_at).total_seconds() / unit_seconds)
+                if done_at <= deadline:
+                    within += 1
+                    decided += 1
+                    continue
+            if deadline < window_end:
                 decided += 1
-                continue
-        if deadline < window_end:
-            decided += 1
-    durations.sort()
-    return {
-        "requests": len(items),
-        "count": len(durations),
-        "median": rounded(median(durations)),
-        "p90": rounded(nearest_rank(durations, P90)),
-        "decided": decided,
-        "within_target": within,
-        "within_target_pct": percent(within, decided),
-        "open": len(items) - len(durations),
-    }
+        return cls(len(items), durations, decided, within)
+
+    @classmethod
+    def merged(cls, tallies: Sequence[Tally]) -> Tally:
+        return cls(
+            sum(t.requests for t in tallies),
+            [d for t in tallies for d in t.durations],
+            sum(t.decided for t in tallies),
+            sum(t.within for t in tallies),
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """Count, median, p90 (nearest rank), share within target (of the decided requests) and open count."""
+        durations = sorted(self.durations)
+        return {
+            "requests": self.requests,
+            "count": len(durations),
+            "median": rounded(median(durations)),
+            "p90": rounded(nearest_rank(durations, P90)),
+            "decided": self.decided,
+            "within_target": self.within,
+            "within_target_pct": percent(self.within, self.decided),
+            "open": self.requests - len(durations),
+        }
+
+
+def summarise(items: Sequence[Turnaround], window_end: datetime, unit_seconds: int) -> dict[str, Any]:
+    """Count, median, p90 (nearest rank), share within target and open count of one step (`Tally`)."""
+    return Tally.of(items, window_end, unit_seconds).summary()
 
 
 def first_delivery(deliveries: Sequence[Any]) -> datetime | None:
@@ -121,14 +146,12 @@ def material_tat(
         completes[r.category].append(Turnaround(r.requested_at, complete_delivery(r.quantity, delivered), deadline))
     rows = []
     for step, label in MATERIAL_STEPS.items():
-        items = steps[step]
-        for category, category_items in items.items():
-            summary = summarise(category_items, window_end, DAY_SECONDS)
+        tallies = {category: Tally.of(items, window_end, DAY_SECONDS) for category, items in steps[step].items()}
+        for category, tally in tallies.items():
             rows.append({"category": category, "step": step, "step_label": label, "target_days": targets[category]})
-            rows[-1].update(summary)
-        everything = [t for category_items in items.values() for t in category_items]
+            rows[-1].update(tally.summary())
         rows.append({"category": "all", "step": step, "step_label": label, "target_days": None})
-        rows[-1].update(summarise(everything, window_end, DAY_SECONDS))
+        rows[-1].update(Tally.merged(list(tallies.values())).summary())
     return {"unit": "days", "targets_days": targets, "rows": rows}
 
 
