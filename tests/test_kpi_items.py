@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import pytest
 from sqlalchemy import create_engine, delete, func, make_url, select
 from sqlalchemy.orm import Session
 
@@ -89,7 +90,7 @@ def test_stored_records_brought_up_to_date_equal_the_records_read_anew(tmp_path:
 
 def test_the_kpi_process_gives_what_the_sweeping_process_works_out(tmp_path: Path, db_url: str) -> None:
     """The KPI process (engine/kpi_job.py) hands back the records, encoded, and the KPIs of the window: equal
-    to what the sweeping process works out itself. Records stored before they were compressed still decode."""
+    to what the sweeping process works out itself. Uncompressed records (an earlier format) are refused."""
     org = generate(tmp_path / "org", seed=6, reps=3, months=2)
     engine = open_database(db_url)
     _ingest(engine, sorted(org.files))
@@ -108,7 +109,8 @@ def test_the_kpi_process_gives_what_the_sweeping_process_works_out(tmp_path: Pat
     assert kpis == window_kpis(engine, window, items=here, **settings.as_kwargs())
     assert kpis["mystery_shopping"]["threshold"] == 60.0
     plain = msgspec.msgpack.encode({kind: msgspec.msgpack.encode(r) for kind, r in here.records.items()})
-    assert decode_records(plain) == here.records
+    with pytest.raises(ValueError, match="earlier format"):  # uncompressed: FORMAT 1, never decoded
+        decode_records(plain)
     engine.dispose()
 
 

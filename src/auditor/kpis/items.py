@@ -217,11 +217,16 @@ def _encode(records: dict[str, dict[str, Any]]) -> bytes:
 
 
 def decode_records(blob: bytes) -> dict[str, dict[str, Any]]:
-    """The records `Items.encoded` gave, by kind and natural id."""
-    packed = decompress(blob, earlier=bytes)  # records stored earlier were not compressed
+    """The records `Items.encoded` gave, by kind and natural id (records of an earlier format, some of them
+    uncompressed, are never decoded: their fingerprint names their format)."""
+    packed = decompress(blob, earlier=_earlier_format)
     parts = msgspec.msgpack.decode(packed, type=dict[str, bytes])
     return {kind: _CODECS[kind].decode(parts[kind]) if kind in parts else {} for kind in RECORDS}
 
 
 def _at(value: Any) -> datetime:
     return value if value.__class__ is datetime else datetime(value.year, value.month, value.day)
+
+
+def _earlier_format(blob: bytes) -> bytes:
+    raise ValueError("KPI records of an earlier format (not compressed): read them again from the facts")

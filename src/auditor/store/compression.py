@@ -1,7 +1,9 @@
 """Compressing the large blobs a sweep keeps for the next one (rule states, KPI records).
 
-Zstandard at level 1: a third of zlib's time for a smaller blob. Blobs stored before it are still read: a
-Zstandard frame starts with its magic number, which neither a zlib stream (0x78) nor MessagePack starts with.
+Zstandard at level 1: a third of zlib's time for a smaller blob. Blobs stored before it are told apart (a
+Zstandard frame starts with its magic number, which neither a zlib stream (0x78) nor MessagePack starts with) and
+handed to the caller's `earlier`: rule states stored with zlib are still read; KPI records of that time are of an
+earlier format, read again from the facts.
 """
 
 from __future__ import annotations
