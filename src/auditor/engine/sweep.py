@@ -219,14 +219,15 @@ def _judge_while_copying(
             states, carried, pending = combine(rules, plan, evaluation, members, by_id, expand=outside is None)
             del by_id
             plan.facts = []
-            rows, produced = _findings(window, rules, evaluation, evidence, roster, carried)
-            remember(pending, {item.key: item.message for item in produced})
             checked = {rule_id: outcome.checked for rule_id, outcome in evaluation.outcomes.items()}
-            if outside is not None:
+            again: list[Produced] = []
+            if outside is not None:  # first: the copy of the standing rows waits for them
                 assert carry is not None
                 again, carry, checked = leave_standing(outside, rules, carried.kept, checked, roster, plan, carry)
                 standing.set_result(carry)
-                produced += again
+            rows, produced = _findings(window, rules, evaluation, evidence, roster, carried)
+            remember(pending, {item.key: item.message for item in produced})
+            produced += again
         finally:
             if not standing.done():
                 standing.set_result(None)  # nothing stands: the copy must not wait in vain
