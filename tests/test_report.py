@@ -135,3 +135,11 @@ def test_the_sweeps_stored_kpis_are_reused_until_facts_or_targets_change(history
     assert report_data(history, options=other_targets)["tiles"][0]["value"] == round((85 + 90 + 50 + 40) / 4, 1)
     shops(history, tmp_path, "late", MS3=95)  # a correction after the sweep: recomputed, so it shows
     assert report_data(history, options=as_swept)["tiles"][0]["value"] == round(310 / 4, 1)
+
+
+def test_a_sweep_without_cadence_rules_says_so_in_the_heat_map(history: Engine, tmp_path: Path) -> None:
+    """The history's rules judge mystery shops only: the heat map names no rules and offers no cells to hover."""
+    page = write_report(history, tmp_path / "r", options=ReportOptions(today=TODAY)).read_text(encoding="utf-8")
+    section = page.split('<section id="heatmap">', 1)[1].split("</section>", 1)[0]
+    assert "No cadence checks in this sweep." in section
+    assert "business reviews." in section and "()" not in section and "Hover" not in section
