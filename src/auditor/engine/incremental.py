@@ -35,7 +35,16 @@ from auditor import __version__
 from auditor.engine.compiler import CadenceRule, CompiledRule, MatchRule, compile_rule
 from auditor.engine.evaluate import Groups
 from auditor.engine.facts import EngineFact, epoch
-from auditor.engine.states import Partial, Partitions, documents, expect_time, pack_ids, times_text, unpack_ids
+from auditor.engine.states import (
+    Entry,
+    Partial,
+    Partitions,
+    documents,
+    expect_time,
+    pack_ids,
+    times_text,
+    unpack_ids,
+)
 from auditor.engine.stored import engine_fact, stored_payload
 from auditor.engine.window import CadencePeriod, SweepWindow, day_start
 from auditor.facts.registry import FACT_KINDS
@@ -254,23 +263,18 @@ def _plan_rule(
     stored_of = {key: doc.pop(key) for key in changes}  # the document is this plan's: taken apart in place
     carried = doc  # every partition no change touched
     evaluate: dict[str, list[int]] = {}
+    check = compiled.check if cadence else None
     for key, changed in changes.items():
         stored = stored_of[key]
-        stored_ids = unpack_ids(stored[0]) if stored else []
-        times = dict(zip(stored_ids, json.loads(stored[3]), strict=True)) if stored and cadence else {}
-        for fact in arrivals.get(key, ()):
-            times[fact.row_id] = expect_time(compiled.check, fact) if cadence else None
-        kept = [row_id for row_id in stored_ids if row_id not in gone]
-        ids = sorted({*kept, *(f.row_id for f in arrivals.get(key, ()))})
-        if not ids:
+        text, member_times, parsed = _new_members(stored, arrivals.get(key, []), changed, gone, check)
+        if not text:
             continue  # no member left: the partition is gone
-        member_times = times_text([times.get(row_id) for row_id in ids] if cadence else [])
-        text = pack_ids(ids)
         roles = {role for fact in changed for role in compiled.roles_of(fact)}
         if stored is not None and not roles:
             carried[key] = [text, stored[1], stored[2], member_times]  # only facts the engine never asserts changed
             touched[key] = frozenset()
             continue
+        ids = parsed if parsed is not None else unpack_ids(text)
         if single is not None and stored is not None and roles == {single[0]}:
             alias, kind = single
             occurrences = {_occurrence(compiled, alias, fact) for fact in changed if fact.kind == kind}
@@ -287,11 +291,42 @@ def _plan_rule(
             carried[key] = [text, stored[1], stored[2], member_times]  # every change lies outside the judged periods
             touched[key] = frozenset()
             continue
-        evaluate[key] = _members_for(ids, times, periods)
+        evaluate[key] = _members_for(ids, dict(zip(ids, json.loads(member_times), strict=True)), periods)
         plan.partial[index][key] = Partial({label for _, _, label in periods}, text, stored, member_times)
         touched[key] = frozenset(label for _, _, label in periods)
     plan.carried[index] = carried
     return evaluate
+
+
+def _new_members(
+    stored: Entry | None,
+    arrivals: list[EngineFact],
+    changed: list[EngineFact],
+    gone: set[int],
+    check: Any,
+) -> tuple[str, str, list[int] | None]:
+    """A touched partition's members after the change, as stored: their row ids (`pack_ids`) and, for a cadence
+    rule (`check` given), their expected times (`times_text`); and the row ids as a list when they were parsed.
+
+    The stored members all have ids up to the base sweep's highest, the arrivals (in id order) above it: the
+    members stay in id order with the arrivals put after them. When no changed fact's old version is one of the
+    stored members (only arrivals), the stored texts are extended as they are, not parsed and written again.
+    """
+    new_ids = [fact.row_id for fact in arrivals]
+    new_times = [expect_time(check, fact) for fact in arrivals] if check is not None else []
+    if stored is not None and not any(fact.row_id in gone for fact in changed):
+        text = ",".join(part for part in (stored[0], pack_ids(new_ids)) if part)
+        if check is None:
+            return text, times_text([]), None
+        if not new_times:
+            return text, stored[3], None
+        return text, (stored[3][:-1] + "," if stored[3] != "[]" else "[") + times_text(new_times)[1:], None
+    stored_ids = unpack_ids(stored[0]) if stored is not None else []
+    stored_times = json.loads(stored[3]) if check is not None and stored is not None else [None] * len(stored_ids)
+    kept = [(row_id, at) for row_id, at in zip(stored_ids, stored_times, strict=True) if row_id not in gone]
+    ids = [row_id for row_id, _ in kept] + new_ids
+    times = [at for _, at in kept] + new_times if check is not None else []
+    return pack_ids(ids), times_text(times), ids
 
 
 def _occurrence_role(compiled: CompiledRule) -> tuple[str, str] | None:
