@@ -5,7 +5,15 @@ One LocalCluster (two worker processes, one thread each) serves the module.
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
+import signal
 import socket
+import subprocess
+import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -237,3 +245,67 @@ def test_scheduler_without_workers_is_refused(monkeypatch: pytest.MonkeyPatch) -
         pytest.raises(ClusterError, match="no Dask worker joined"),
     ):
         Cluster(empty.scheduler_address)
+
+
+def _serve(*arguments: str) -> subprocess.Popen[bytes]:
+    """A Dask command-line process (scheduler or worker) in a process group of its own, to be killed whole."""
+    command = [sys.executable, "-m", *arguments]
+    return subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _kill(process: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def test_losing_the_scheduler_mid_sweep_fails_the_sweep_and_stores_nothing(
+    sqlite_url: str,
+    synth: SynthResult,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The scheduler dies while the sweep waits for a bundle (held up on purpose in its worker): the sweep ends at
+    once with exit status 2 and a message naming the scheduler (no traceback logged by Dask), is marked failed,
+    and stores no findings."""
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    scheduler = _serve("distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", str(port))
+    worker = _serve("distributed.cli.dask_worker", address, "--nthreads", "1", "--nworkers", "1")
+    try:
+        runner = CliRunner()
+        for path in synth.files:
+            assert runner.invoke(main, ["ingest", str(path), "--db", sqlite_url]).exit_code == 0
+        held = tmp_path / "held"
+        monkeypatch.setenv("AUDITOR_FAULT_KIND", "hang")
+        monkeypatch.setenv("AUDITOR_FAULT_RULE", "COA-001")
+        monkeypatch.setenv("AUDITOR_FAULT_SUBJECT", "SP-001")
+        monkeypatch.setenv("AUDITOR_FAULT_ONCE_FILE", str(held))
+
+        def kill_scheduler_once_held() -> None:
+            deadline = time.monotonic() + 120
+            while not held.exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            _kill(scheduler)
+
+        threading.Thread(target=kill_scheduler_once_held, daemon=True).start()
+        started = time.monotonic()
+        swept = runner.invoke(
+            main,
+            ["sweep", "--as-of", str(synth.as_of), "--rules", str(RULES), "--db", sqlite_url, "--scheduler", address],
+        )
+        assert held.exists(), "the bundle was not held up: the scheduler was not lost mid-sweep"
+        assert swept.exit_code == 2, swept.output
+        assert f"lost the connection to the Dask scheduler at {address} during the sweep" in swept.output
+        assert time.monotonic() - started < 90  # not the hung task's hour, nor a long wait for the scheduler
+        logged = [r for r in caplog.records if r.name.startswith("distributed") and r.levelno >= logging.ERROR]
+        assert not logged, logged  # Dask's log of the reconnection the client gave up, with a traceback
+        with Session(open_database(sqlite_url)) as session:
+            sweep = session.execute(select(Sweep)).scalar_one()
+            assert sweep.status == "failed" and "lost the connection to the Dask scheduler" in sweep.failure
+            assert session.execute(select(FindingRow)).first() is None
+            assert session.execute(select(CadenceResult)).first() is None
+    finally:
+        _kill(worker)
+        _kill(scheduler)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import logging
 import multiprocessing
 import os
 import signal
@@ -43,6 +44,7 @@ WORKER_WAIT = 30.0  # seconds to wait for a first worker to join the scheduler
 BUNDLE_FACTS = 20_000  # facts shipped in one Dask task (with TASKS_PER_WORKER tasks at most)
 IN_FLIGHT_PER_THREAD = 2  # bundles submitted and not yet collected, per Dask worker thread
 _KILLED = "Dask workers died running this task, also when retried alone (KilledWorker)"
+_LOST = "scheduler-connection-lost"  # why Dask cancels the futures of a client that lost its scheduler
 
 
 class ClusterError(RuntimeError):
@@ -112,7 +114,18 @@ class Cluster:
         return max(1, sum(self.client.nthreads().values()))
 
     def close(self) -> None:
-        self.client.close()
+        """Close the client. One that lost its scheduler is closed quietly: Dask would log the reconnection it
+        cancels as an error with a traceback, after the sweep said what went wrong (ClusterError)."""
+        if self.client.status == "running":
+            self.client.close()
+            return
+        logger = logging.getLogger("distributed.client")
+        level = logger.level
+        logger.setLevel(logging.CRITICAL)
+        try:
+            self.client.close()
+        finally:
+            logger.setLevel(level)
 
     def __enter__(self) -> Cluster:
         return self
@@ -140,7 +153,7 @@ class Cluster:
             limit = IN_FLIGHT_PER_THREAD * self.worker_threads()  # workers may join or leave meanwhile
             # Make room; once every bundle is out, wait for results (which may bring retries).
             while held and (len(held) >= limit or (exhausted and not again)):
-                results, retries = _collect(next(done), held)
+                results, retries = _collect(next(done), held, self.address)
                 again.extend(retries)
                 yield from results
             bundle = again.popleft() if again else None if exhausted else next(fresh, None)
@@ -177,8 +190,12 @@ def bundles(compiled: list[CompiledRule], batches: Iterable[list[Task]], fault: 
             yield Bundle(current[0].rule_index, compiled[current[0].rule_index], current, fault, fingerprint)
 
 
-def _collect(future: Any, held: dict[Any, Bundle]) -> tuple[list[TaskResult], list[Bundle]]:
-    """A finished bundle's results, or its tasks to retry alone when Dask gave up on it the first time."""
+def _collect(future: Any, held: dict[Any, Bundle], address: str) -> tuple[list[TaskResult], list[Bundle]]:
+    """A finished bundle's results, or its tasks to retry alone when Dask gave up on it the first time.
+
+    ClusterError when Dask failed otherwise, e.g. the client lost the scheduler (at `address`): every future it
+    held is cancelled then, and the sweep cannot go on.
+    """
     from distributed import KilledWorker
 
     bundle = held.pop(future)
@@ -192,6 +209,11 @@ def _collect(future: Any, held: dict[Any, Bundle]) -> tuple[list[TaskResult], li
             for t in bundle.tasks
         ], []
     except Exception as exc:
+        if getattr(exc, "reason", None) == _LOST:
+            raise ClusterError(
+                f"lost the connection to the Dask scheduler at {address} during the sweep; the sweep is marked "
+                "failed and stored nothing: run it again once the scheduler is back"
+            ) from exc
         raise ClusterError(
             f"Dask failed evaluating rule {bundle.compiled.rule.id}: {type(exc).__name__}: {exc}"
         ) from exc
