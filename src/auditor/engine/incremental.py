@@ -309,8 +309,9 @@ def _new_members(
     rule (`check` given), their expected times (`times_text`); and the row ids as a list when they were parsed.
 
     The stored members all have ids up to the base sweep's highest, the arrivals (in id order) above it: the
-    members stay in id order with the arrivals put after them. When no changed fact's old version is one of the
-    stored members (only arrivals), the stored texts are extended as they are, not parsed and written again.
+    members stay in id order with the arrivals put after them. When none of the partition's changed facts is a
+    replaced version (only arrivals), no stored member is gone: the stored texts are extended as they are, not
+    parsed and written again.
     """
     new_ids = [fact.row_id for fact in arrivals]
     new_times = [expect_time(check, fact) for fact in arrivals] if check is not None else []
