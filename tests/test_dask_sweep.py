@@ -31,7 +31,7 @@ from auditor.engine.sweep import run_sweep
 from auditor.ingest import ingest_file
 from auditor.rulebook import load_rulebook
 from auditor.store import open_database
-from auditor.store.models import CadenceResult, EngineError, FindingRow, RuleCheck, Sweep
+from auditor.store.models import CadenceResult, EngineError, FindingRow, RuleCheck, Sweep, SweepFinding
 from auditor.synth import SynthResult, generate
 
 from .conftest import RULES
@@ -78,13 +78,13 @@ def _stored(engine: Engine, sweep_id: int) -> dict[str, Any]:
         findings = [
             (key, message, tuple(evidence), *rest)
             for key, message, evidence, *rest in rows(
-                FindingRow.finding_key,
-                FindingRow.message,
-                FindingRow.evidence,
-                FindingRow.severity,
-                FindingRow.due_on,
-                FindingRow.person_id,
-                FindingRow.manager_id,
+                SweepFinding.finding_key,
+                SweepFinding.message,
+                SweepFinding.evidence,
+                SweepFinding.severity,
+                SweepFinding.due_on,
+                SweepFinding.person_id,
+                SweepFinding.manager_id,
             )
         ]
         errors = [(r, tuple(s), e) for r, s, e in rows(EngineError.rule_id, EngineError.subjects, EngineError.error)]

@@ -20,7 +20,7 @@ from auditor.ingest import ingest_file
 from auditor.rulebook import Policy, load_rulebook
 from auditor.store import open_database
 from auditor.store.lock import DatabaseBusyError, exclusive
-from auditor.store.models import FindingEvent, FindingRow
+from auditor.store.models import FindingEvent, SweepFinding
 
 from .conftest import RULES
 
@@ -105,7 +105,7 @@ def statuses(engine: Engine) -> dict[str, str]:
 
 def snapshot(engine: Engine, sweep_id: int) -> dict[str, tuple[str, str, int]]:
     with Session(engine) as session:
-        rows = session.execute(select(FindingRow).where(FindingRow.sweep_id == sweep_id)).scalars()
+        rows = session.execute(select(SweepFinding).where(SweepFinding.sweep_id == sweep_id)).scalars()
         return {r.finding_key: (r.appearance, r.status, r.age) for r in rows}
 
 

@@ -29,7 +29,16 @@ from auditor.ingest import ingest_file
 from auditor.rulebook import Policy, load_rulebook
 from auditor.store import open_database
 from auditor.store.compression import ZSTD_MAGIC
-from auditor.store.models import CadenceResult, FactRow, FindingEvent, FindingRow, RuleCheck, RuleState, Sweep
+from auditor.store.models import (
+    CadenceResult,
+    FactRow,
+    FindingEvent,
+    FindingRow,
+    RuleCheck,
+    RuleState,
+    Sweep,
+    SweepFinding,
+)
 from auditor.synth import generate
 
 from .conftest import RULES, postgres_twin_url, postgres_url
@@ -104,7 +113,7 @@ def _snapshot(engine: Engine, sweep_id: int, lifecycle: bool = True) -> dict[str
         kpis.pop("sweep_id", None)
         out = {
             "sweep": (sweep.as_of, sweep.since, sweep.facts_evaluated, sweep.findings_count, sweep.status, kpis),
-            "findings": rows(FindingRow, finding_skip),
+            "findings": rows(SweepFinding, finding_skip),
             "checks": rows(RuleCheck, {"sweep_id"}),
             "cadence": rows(CadenceResult, {"sweep_id"}),
         }
@@ -208,9 +217,9 @@ def _triage(engines: list[Engine], sweep_id: int, today: date, rng: random.Rando
     before the next sweep's day and one by pattern (the lifecycle a carried finding's row depends on)."""
     with Session(engines[0]) as session:
         rows = session.execute(
-            select(FindingRow.finding_key, FindingRow.status, FindingRow.rule_id, FindingRow.subject)
-            .where(FindingRow.sweep_id == sweep_id)
-            .order_by(FindingRow.finding_key)
+            select(SweepFinding.finding_key, SweepFinding.status, SweepFinding.rule_id, SweepFinding.subject)
+            .where(SweepFinding.sweep_id == sweep_id)
+            .order_by(SweepFinding.finding_key)
         ).all()
     active = [row for row in rows if row.status in ("open", "acknowledged")]
     if len(active) < 12:

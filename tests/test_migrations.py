@@ -10,7 +10,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from click.testing import CliRunner
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import create_engine, inspect, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -24,7 +24,7 @@ from auditor.store.migrate import (
     head_revision,
     upgrade,
 )
-from auditor.store.models import Base, FindingEvent, FindingRow, Sweep, WaiverRow
+from auditor.store.models import Base, FindingEvent, FindingLink, FindingRow, Sweep, WaiverRow
 
 NOW = datetime(2026, 6, 30, 12, 0)
 
@@ -61,7 +61,8 @@ def test_models_and_migrations_agree(db_url: str) -> None:
         assert declared == found
         with engine.connect() as conn:
             tables = set(inspect(conn).get_table_names())
-            assert legacy.triggers(conn) == legacy.expected_triggers(engine.dialect.name)
+            every = legacy.APPEND_ONLY + legacy.APPEND_ONLY_LATER
+            assert legacy.triggers(conn) == legacy.expected_triggers(engine.dialect.name, every)
         assert tables == set(Base.metadata.tables) | {"alembic_version"}
     finally:
         engine.dispose()
@@ -88,10 +89,16 @@ def _one_row_each(engine) -> None:  # type: ignore[no-untyped-def]
                 WaiverRow(until=date(2026, 12, 31), reason="r", approver="boss", actor="me", created_at=NOW),
             ]
         )  # fmt: skip
+        session.flush()
+        later = Sweep(as_of=date(2026, 6, 30), started_at=NOW)
+        session.add(later)
+        session.flush()
+        row = session.execute(select(FindingRow)).scalar_one()
+        session.add(FindingLink(sweep_id=later.id, finding_id=row.id, appearance="recurring"))
         session.commit()
 
 
-@pytest.mark.parametrize("table", ["findings", "finding_events", "waivers"])
+@pytest.mark.parametrize("table", ["findings", "finding_links", "finding_events", "waivers"])
 def test_triggers_refuse_update_and_delete(db_url: str, table: str) -> None:
     engine = open_database(db_url)
     try:
@@ -99,6 +106,8 @@ def test_triggers_refuse_update_and_delete(db_url: str, table: str) -> None:
         for statement in (f"UPDATE {table} SET actor = 'x'", f"DELETE FROM {table}"):
             if table == "findings":
                 statement = statement.replace("actor", "title")
+            if table == "finding_links":
+                statement = statement.replace("actor", "appearance")
             with engine.begin() as conn, pytest.raises(DBAPIError, match="append-only"):
                 conn.execute(text(statement))
         with engine.connect() as conn:

@@ -1,11 +1,11 @@
-"""Rows an incremental sweep carries over from its base sweep: copied in SQL, not rebuilt in Python.
+"""Rows an incremental sweep carries over from its base sweep: copied or linked in SQL, not rebuilt in Python.
 
-A sweep stores every judgement as rows of its own (a snapshot: reports read one sweep). After an
-incremental sweep most partitions stand as the base sweep left them (engine/incremental.py), and so do
-their rows: they are copied inside the database (`INSERT ... SELECT`), leaving out the partitions the
-plan touched, whose rows are built from the fresh outcome like a full sweep's. What can differ for an
-untouched partition is only what the rows take from outside the rule's facts (the roster), which is set
-again after the copy.
+A sweep holds every judgement as rows (a snapshot: reports read one sweep). After an incremental sweep
+most partitions stand as the base sweep left them (engine/incremental.py), and so do their rows: cadence
+rows are copied inside the database (`INSERT ... SELECT`), leaving out the partitions the plan touched,
+whose rows are built from the fresh outcome like a full sweep's; what can differ for an untouched partition
+is only what the rows take from outside the rule's facts (the roster), which is set again after the copy.
+Standing finding rows are linked, not copied (`link_standing`, store/models.py's `FindingLink`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from auditor.engine.evaluate import Evaluation
 from auditor.engine.window import period_from_label
 from auditor.findings.accountability import Roster
-from auditor.findings.tracking import CarryOver, Touched, copy_standing
+from auditor.findings.tracking import CarryOver, Touched, link_standing
 from auditor.rulebook import Rule
 from auditor.store.bulk import insert_rows
 from auditor.store.models import CadenceResult
@@ -131,13 +131,13 @@ def copy_cadence(session: Session, sweep_id: int, rules: Sequence[Rule], carry: 
 def copy_carried(
     session: Session, sweep_id: int, rules: Sequence[Rule], carry: CarryOver | None, lean: Future[CarryOver | None]
 ) -> None:
-    """Every row a sweep copies from its base sweep: the cadence rows (`copy_cadence`), then, in a lean re-sweep,
-    the standing findings' rows (`copy_standing`) once the sweeping thread has picked them and handed over the
-    carry-over naming them through `lean` (None: none to copy). Only SQL (store/background.py)."""
+    """Every row a sweep takes from its base sweep: the cadence rows (`copy_cadence`), then, in a lean re-sweep,
+    the links to the standing findings' rows (`link_standing`) once the sweeping thread has picked them and
+    handed over the carry-over naming them through `lean` (None: none to link). Only SQL (store/background.py)."""
     copy_cadence(session, sweep_id, rules, carry)
     standing = lean.result()
     if standing is not None:
-        copy_standing(session, standing, sweep_id)
+        link_standing(session, standing, sweep_id)
 
 
 def _set_managers(session: Session, sweep_id: int, roster: Roster) -> None:

@@ -12,7 +12,7 @@ again, like a fresh finding, when any of these may have changed since the base s
   the roster or whose region, branch or manager changed, or a branch whose region vote may have changed
   (`roster_changes`; `Roster.resolve` reads nothing else).
 
-Every other carried finding's row stands: it is copied in the database with the appearance its status gives
+Every other carried finding's row stands: the sweep links it (`finding_links`) with the appearance its status gives
 (`findings/tracking.py`). docs/engine.md argues why this equals a full sweep; tests/test_incremental_sweep.py
 checks it.
 """
@@ -84,7 +84,7 @@ def leave_standing(
     carry: CarryOver,
 ) -> tuple[list[Produced], CarryOver, dict[str, Judged]]:
     """A lean sweep's carried findings made ready for tracking: those tracked again (module docstring); the
-    carry-over naming the standing ones, whose rows are copied, and the keys to watch, whose state the sweep may
+    carry-over naming the standing ones, whose rows are linked, and the keys to watch, whose state the sweep may
     change though they are not produced (changed since the base sweep, or judged again: `fresh`); and each
     rule's judgements, fresh and carried. Needs no database (`outside` was read before)."""
     changed, waivers = outside.changed, outside.waivers

@@ -212,7 +212,7 @@ def _judge_while_copying(
     Drops the plan's facts once combined: the largest objects of a sweep.
     """
     evidence = _evidence_values(evaluation, plan.facts)
-    standing: Future[CarryOver | None] = Future()  # the standing findings, once picked: copied too
+    standing: Future[CarryOver | None] = Future()  # the standing findings, once picked: linked then
     with in_background(session, copy_carried, sweep_id, rules, carry, standing):  # no database in this block
         try:
             by_id = {fact.row_id: fact for fact in plan.facts}

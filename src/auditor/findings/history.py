@@ -14,7 +14,7 @@ from auditor.findings.state import current_states
 from auditor.findings.triage import resolve_keys
 from auditor.findings.waivers import load_waivers
 from auditor.rulebook import SEVERITY_ORDER
-from auditor.store.models import FindingEvent, FindingRow, Sweep
+from auditor.store.models import FindingEvent, Sweep, SweepFinding
 
 
 def show_finding(engine: Engine, key: str, today: date | None = None) -> dict[str, Any]:
@@ -23,10 +23,10 @@ def show_finding(engine: Engine, key: str, today: date | None = None) -> dict[st
     with Session(engine) as session:
         (full,) = resolve_keys(session, [key])
         snapshots = session.execute(
-            select(FindingRow, Sweep.as_of)
-            .join(Sweep, Sweep.id == FindingRow.sweep_id)
-            .where(FindingRow.finding_key == full)
-            .order_by(FindingRow.sweep_id)
+            select(SweepFinding, Sweep.as_of)
+            .join(Sweep, Sweep.id == SweepFinding.sweep_id)
+            .where(SweepFinding.finding_key == full)
+            .order_by(SweepFinding.sweep_id)
         ).all()
         if not snapshots:
             raise NoSweepError(f"finding {full} has events but no stored sweep")
@@ -74,8 +74,8 @@ def list_sweeps(engine: Engine) -> list[dict[str, Any]]:
     with Session(engine) as session:
         appearances: dict[int, Counter[str]] = {}
         for sweep_id, appearance, count in session.execute(
-            select(FindingRow.sweep_id, FindingRow.appearance, func.count()).group_by(
-                FindingRow.sweep_id, FindingRow.appearance
+            select(SweepFinding.sweep_id, SweepFinding.appearance, func.count()).group_by(
+                SweepFinding.sweep_id, SweepFinding.appearance
             )
         ):
             appearances.setdefault(sweep_id, Counter())[appearance] = count
@@ -146,12 +146,12 @@ def diff_sweeps(engine: Engine, a: int, b: int) -> dict[str, Any]:
     }
 
 
-def _rows(session: Session, sweep_id: int) -> dict[str, FindingRow]:
-    rows = session.execute(select(FindingRow).where(FindingRow.sweep_id == sweep_id)).scalars()
+def _rows(session: Session, sweep_id: int) -> dict[str, SweepFinding]:
+    rows = session.execute(select(SweepFinding).where(SweepFinding.sweep_id == sweep_id)).scalars()
     return {r.finding_key: r for r in rows}
 
 
-def _brief(row: FindingRow, change: str) -> dict[str, Any]:
+def _brief(row: SweepFinding, change: str) -> dict[str, Any]:
     return {
         "key": row.finding_key,
         "rule_id": row.rule_id,

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from auditor.findings.lifecycle import overdue
 from auditor.findings.state import FindingState, current_states, latest_rows
 from auditor.rulebook import SEVERITY_ORDER
-from auditor.store.models import EngineError, FactRow, FindingRow, RuleCheck, Sweep
+from auditor.store.models import EngineError, FactRow, RuleCheck, Sweep, SweepFinding
 
 
 class NoSweepError(LookupError):
@@ -42,7 +42,7 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-FindingTuple = namedtuple("FindingTuple", FindingRow.__table__.columns.keys())  # type: ignore[misc]
+FindingTuple = namedtuple("FindingTuple", SweepFinding.__table__.columns.keys())  # type: ignore[misc]
 """A row of the `findings` table with fast attribute access (plain rows are slow to read by name)."""
 
 
@@ -59,7 +59,7 @@ def get_sweep(session: Session, sweep_id: int | None = None) -> Sweep:
     return sweep
 
 
-def finding_dict(row: FindingRow | FindingTuple) -> dict[str, Any]:
+def finding_dict(row: SweepFinding | FindingTuple) -> dict[str, Any]:
     """A finding as its sweep stored it (the JSON export shape, before current status is added)."""
     return {
         "key": row.finding_key,
@@ -130,12 +130,12 @@ def list_findings(
     filters = filters or FindingFilter()
     with gc_paused(), Session(engine) as session:
         sweep = get_sweep(session, sweep_id)
-        rows: Sequence[FindingRow | FindingTuple]
+        rows: Sequence[SweepFinding | FindingTuple]
         if tracked:
             rows = list(latest_rows(session).values())
             states = current_states(session)
         else:  # plain tuples, not ORM objects: a large sweep has tens of thousands
-            query = select(FindingRow.__table__).where(FindingRow.sweep_id == sweep.id)
+            query = select(SweepFinding.__table__).where(SweepFinding.sweep_id == sweep.id)
             rows = [FindingTuple._make(row) for row in session.execute(query)]
             states = current_states(session, sweep_id=sweep.id)
         as_of = {i: d for i, d in session.execute(select(Sweep.id, Sweep.as_of))}
@@ -147,7 +147,7 @@ def list_findings(
 
 
 def with_state(
-    f: dict[str, Any], row: FindingRow | FindingTuple, state: FindingState | None, as_of: dict[int, date], today: date
+    f: dict[str, Any], row: SweepFinding | FindingTuple, state: FindingState | None, as_of: dict[int, date], today: date
 ) -> dict[str, Any]:
     """Add current status, owner, due date, overdue and first/last seen to a finding's stored data."""
     status = state.status if state else row.status

@@ -12,7 +12,7 @@ from sqlalchemy import Text, cast, func, select
 from sqlalchemy.orm import Session
 
 from auditor.findings.lifecycle import ACTIVE, Status
-from auditor.store.models import FindingEvent, FindingRow
+from auditor.store.models import FindingEvent, FindingRow, SweepFinding
 
 KEY_BATCH = 500  # finding keys per IN (...) query
 KEYS_LOOKED_UP = 50_000  # more keys than this are read in one pass over every event
@@ -71,7 +71,7 @@ def current_states(
         ]
     if sweep_id is not None:
         queries = [
-            q.where(e.finding_key.in_(select(FindingRow.finding_key).where(FindingRow.sweep_id == sweep_id)))
+            q.where(e.finding_key.in_(select(SweepFinding.finding_key).where(SweepFinding.sweep_id == sweep_id)))
             for q in queries
         ]
     states: dict[str, FindingState] = {}
@@ -83,21 +83,33 @@ def current_states(
     return states
 
 
-def latest_rows(session: Session, keys: Iterable[str] | None = None) -> dict[str, FindingRow]:
+def latest_rows(session: Session, keys: Iterable[str] | None = None) -> dict[str, SweepFinding]:
     """Each finding's most recent snapshot (from the last sweep that produced it), of the given keys or all.
 
-    Up to KEYS_LOOKED_UP keys are looked up by key (indexed, in batches); more of them, or all, in one pass.
+    Up to KEYS_LOOKED_UP keys are looked up by key (indexed, in batches); more of them, or all, in one pass. A
+    finding's last stored row is the one its last sweep holds: a sweep links only the rows of the sweep before it,
+    the latest complete one (tracking.py), so the rows a sweep links are the latest stored of their keys.
     """
     chosen = None if keys is None else set(keys)
     if chosen is None or len(chosen) > KEYS_LOOKED_UP:
         latest = select(func.max(FindingRow.id)).group_by(FindingRow.finding_key)
-        rows = session.execute(select(FindingRow).where(FindingRow.id.in_(latest))).scalars()
-        return {r.finding_key: r for r in rows if chosen is None or r.finding_key in chosen}
+        return _last_sweeps(session, latest, chosen)
     wanted = sorted(chosen)
-    out: dict[str, FindingRow] = {}
+    out: dict[str, SweepFinding] = {}
     for start in range(0, len(wanted), KEY_BATCH):
         batch = wanted[start : start + KEY_BATCH]
         latest = select(func.max(FindingRow.id)).where(FindingRow.finding_key.in_(batch))
-        query = select(FindingRow).where(FindingRow.id.in_(latest.group_by(FindingRow.finding_key)))
-        out.update((row.finding_key, row) for row in session.execute(query).scalars())
+        out.update(_last_sweeps(session, latest.group_by(FindingRow.finding_key), None))
+    return out
+
+
+def _last_sweeps(session: Session, ids: Any, chosen: set[str] | None) -> dict[str, SweepFinding]:
+    """The stored rows of these ids as the last sweep holding each (its own, or linked by later sweeps) holds it."""
+    out: dict[str, SweepFinding] = {}
+    for row in session.execute(select(SweepFinding).where(SweepFinding.id.in_(ids))).scalars():
+        if chosen is not None and row.finding_key not in chosen:
+            continue
+        held = out.get(row.finding_key)
+        if held is None or held.sweep_id < row.sweep_id:
+            out[row.finding_key] = row
     return out

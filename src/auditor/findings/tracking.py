@@ -17,7 +17,7 @@ from auditor.findings.state import FindingState, current_states, latest_rows
 from auditor.findings.waivers import Waiver, governing, load_waivers
 from auditor.rulebook import Rule
 from auditor.store.bulk import insert_rows
-from auditor.store.models import FindingEvent, FindingRow, Sweep
+from auditor.store.models import FindingEvent, FindingLink, FindingRow, Sweep, SweepFinding
 from auditor.store.value_list import among
 
 Touched = Mapping[str, frozenset[str] | None]
@@ -36,15 +36,15 @@ class CarryOver:
     base_sweep: int
     touched: Mapping[str, Touched]
     standing: Sequence[str] | None = None
-    """A lean re-sweep (engine/standing.py): the carried findings whose base rows stand, copied with the
-    appearance their status gives (`copy_standing`, which the sweep runs before `track`); every other carried
+    """A lean re-sweep (engine/standing.py): the carried findings whose base rows stand, linked with the
+    appearance their status gives (`link_standing`, which the sweep runs before `track`); every other carried
     finding is among the produced ones."""
     watch: Set[str] = frozenset()
     """A lean re-sweep: the findings not produced whose state the sweep may change (judged again, or changed
     since the base sweep); only these and the produced ones are looked up."""
 
     def fresh(self, rule_id: str, subject: str, occurrence: str) -> bool:
-        """Whether a judgement is the sweep's own (its rows are built), not the base sweep's (copied)."""
+        """Whether a judgement is the sweep's own (its rows are built), not the base sweep's (copied or linked)."""
         touched = self.touched.get(rule_id)
         if touched is None:
             return True  # the rule was evaluated in full
@@ -129,8 +129,8 @@ def track(
     is resolved by data; one that was not judged stays as it is. With `carry`
     (an incremental sweep re-run on the previous sweep's window), a carried
     finding whose row would equal its row in that sweep but for the sweep and
-    appearance is copied in the database instead of written from here. In a lean re-sweep
-    (`CarryOver.standing`) the standing rows are in the sweep already (`copy_standing`): they are only counted.
+    appearance is linked (`FindingLink`) instead of written from here. In a lean re-sweep (`CarryOver.standing`)
+    the standing rows are linked already (`link_standing`): they are only counted.
     """
     lean = carry is not None and carry.standing is not None
     produced_keys = {p.key for p in produced}
@@ -142,13 +142,13 @@ def track(
     assert copying or not lean, "a lean sweep re-runs the previous sweep's window"
     previous: dict[str, tuple[Any, ...]] = {}  # the previous sweep's rows by key: CARRIED_COLUMNS (or only age)
     if before is not None:
-        columns = [getattr(FindingRow, name) for name in CARRIED_COLUMNS] if copying else [FindingRow.age]
-        query = select(FindingRow.finding_key, *columns).where(FindingRow.sweep_id == before.id)
+        columns = [getattr(SweepFinding, name) for name in CARRIED_COLUMNS] if copying else [SweepFinding.age]
+        query = select(SweepFinding.finding_key, *columns).where(SweepFinding.sweep_id == before.id)
         previous = dict(_previous(session, query, sorted(produced_keys) if lean else None))
     age_at = CARRIED_COLUMNS.index("age") if copying else 0
     writer = _Writer(sweep, actor)
     counts: Counter[str] = Counter()
-    copies: dict[str, list[str]] = {}  # appearance: keys of rows copied from the previous sweep
+    copies: dict[str, list[str]] = {}  # appearance: keys of rows linked from the previous sweep
     for item in sorted(produced, key=lambda p: p.key):
         state = states.get(item.key)
         events = len(writer.events)
@@ -206,7 +206,7 @@ def track(
             writer.event(key, event)
     writer.flush(session)
     for appearance, keys in sorted(copies.items()):
-        _copy_rows(session, carry.base_sweep, sweep.id, appearance, keys)  # type: ignore[union-attr]
+        _link_rows(session, carry.base_sweep, sweep.id, appearance, keys)  # type: ignore[union-attr]
     if lean:
         for appearance, rows in _appearances(session, sweep.id).items():  # the rows counted above, and the standing
             if rows > counts[appearance]:
@@ -214,37 +214,36 @@ def track(
     return counts
 
 
-def copy_standing(session: Session, carry: CarryOver, sweep_id: int) -> None:
-    """A lean re-sweep's standing rows (`CarryOver.standing`), copied from the base sweep: they have no event and
+def link_standing(session: Session, carry: CarryOver, sweep_id: int) -> None:
+    """A lean re-sweep's standing rows (`CarryOver.standing`), linked from the base sweep: they have no event and
     keep their status, so, produced again, the active ones recur and the others stay suppressed. Only SQL."""
     assert carry.standing is not None
-    recurs = case((FindingRow.__table__.c.status.in_(sorted(ACTIVE)), literal("recurring")), else_="suppressed")
-    _copy_rows(session, carry.base_sweep, sweep_id, recurs, sorted(carry.standing))
+    recurs = case((SweepFinding.__table__.c.status.in_(sorted(ACTIVE)), literal("recurring")), else_="suppressed")
+    _link_rows(session, carry.base_sweep, sweep_id, recurs, sorted(carry.standing))
 
 
 def _appearances(session: Session, sweep_id: int) -> Counter[str]:
     """How many of a sweep's stored findings appear how."""
-    query = select(FindingRow.appearance, func.count()).where(FindingRow.sweep_id == sweep_id)
-    return Counter({appearance: rows for appearance, rows in session.execute(query.group_by(FindingRow.appearance))})
+    query = select(SweepFinding.appearance, func.count()).where(SweepFinding.sweep_id == sweep_id)
+    return Counter({appearance: rows for appearance, rows in session.execute(query.group_by(SweepFinding.appearance))})
 
 
 def _previous(session: Session, query: Any, keys: list[str] | None) -> Iterator[tuple[str, tuple[Any, ...]]]:
     """The previous sweep's rows (key, values) of a query: all, or of some keys."""
     if keys is not None:
-        query = query.where(among(session, FindingRow.finding_key, keys))
+        query = query.where(among(session, SweepFinding.finding_key, keys))
     for key, *values in session.execute(query):
         yield key, tuple(values)
 
 
-def _copy_rows(session: Session, base: int, sweep_id: int, appearance: Any, keys: list[str]) -> None:
-    """Copy the base sweep's rows of some findings into this sweep, with their appearance in it (a value, or an
-    expression over the row)."""
-    table = FindingRow.__table__
-    names = [c.name for c in table.columns if c.name not in ("id", "sweep_id", "appearance")]
+def _link_rows(session: Session, base: int, sweep_id: int, appearance: Any, keys: list[str]) -> None:
+    """Give this sweep the base sweep's rows of some findings as they are stored, with their appearance in it (a
+    value, or an expression over the row): linked (`FindingLink`) to the stored rows, not copied."""
+    rows = SweepFinding.__table__
     shown = literal(appearance) if isinstance(appearance, str) else appearance
-    columns = [literal(sweep_id), shown, *(table.c[name] for name in names)]
-    where = and_(table.c.sweep_id == base, among(session, table.c.finding_key, keys))
-    session.execute(insert(table).from_select(["sweep_id", "appearance", *names], select(*columns).where(where)))
+    where = and_(rows.c.sweep_id == base, among(session, rows.c.finding_key, keys))
+    source = select(literal(sweep_id), rows.c.id, shown).where(where)
+    session.execute(insert(FindingLink).from_select(["sweep_id", "finding_id", "appearance"], source))
 
 
 def _produced(

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from auditor.rulebook import SEVERITY_ORDER
-from auditor.store.models import FindingRow
+from auditor.store.models import SweepFinding
 
 OK = 0
 FINDINGS_APPEARED = 1
@@ -36,13 +36,13 @@ def at_or_above(severity: str) -> list[str]:
 def appeared(engine: Engine, sweep_id: int, severity: str) -> list[dict[str, Any]]:
     """The sweep's findings that appeared (new or reopened) at or above a severity: key, rule, severity, how."""
     query = (
-        select(FindingRow.finding_key, FindingRow.rule_id, FindingRow.severity, FindingRow.appearance)
+        select(SweepFinding.finding_key, SweepFinding.rule_id, SweepFinding.severity, SweepFinding.appearance)
         .where(
-            FindingRow.sweep_id == sweep_id,
-            FindingRow.appearance.in_(APPEARANCES),
-            FindingRow.severity.in_(at_or_above(severity)),
+            SweepFinding.sweep_id == sweep_id,
+            SweepFinding.appearance.in_(APPEARANCES),
+            SweepFinding.severity.in_(at_or_above(severity)),
         )
-        .order_by(FindingRow.finding_key)
+        .order_by(SweepFinding.finding_key)
     )
     with Session(engine) as session:
         return [

@@ -17,7 +17,7 @@ from auditor.findings.waivers import Waiver
 from auditor.kpis import adherence
 from auditor.kpis.adherence import MONITORING_PROSPECTING_AREAS, combined_adherence
 from auditor.rulebook import SEVERITY_ORDER
-from auditor.store.models import FactRow, FindingEvent, FindingRow, RuleCheck, Sweep, WaiverRow
+from auditor.store.models import FactRow, FindingEvent, RuleCheck, Sweep, SweepFinding, WaiverRow
 
 SEVERITIES = sorted(SEVERITY_ORDER, key=SEVERITY_ORDER.__getitem__)
 TREND_SWEEPS = 12
@@ -77,9 +77,9 @@ def trend(session: Session, sweep: Sweep, limit: int = TREND_SWEEPS) -> list[dic
     ids = [s.id for s in sweeps]
     status_counts: dict[int, Counter[str]] = {i: Counter() for i in ids}
     for sweep_id, status, count in session.execute(
-        select(FindingRow.sweep_id, FindingRow.status, func.count())
-        .where(FindingRow.sweep_id.in_(ids))
-        .group_by(FindingRow.sweep_id, FindingRow.status)
+        select(SweepFinding.sweep_id, SweepFinding.status, func.count())
+        .where(SweepFinding.sweep_id.in_(ids))
+        .group_by(SweepFinding.sweep_id, SweepFinding.status)
     ):
         status_counts[sweep_id][status] += count
     checks: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
@@ -116,11 +116,11 @@ def changes_since_previous(
     for start in range(0, len(resolved_keys), 500):
         chunk = resolved_keys[start : start + 500]
         latest = (
-            select(FindingRow)
-            .where(FindingRow.finding_key.in_(chunk), FindingRow.sweep_id < sweep.id)
-            .order_by(FindingRow.id)
+            select(SweepFinding)
+            .where(SweepFinding.finding_key.in_(chunk), SweepFinding.sweep_id < sweep.id)
+            .order_by(SweepFinding.sweep_id)
         )
-        rows = {r.finding_key: r for r in session.execute(latest).scalars()}  # the last one wins
+        rows = {r.finding_key: r for r in session.execute(latest).scalars()}  # the last sweep's wins
         resolved.extend(finding_dict(r) for r in rows.values())
     order = _severity_order
     return {

@@ -54,12 +54,17 @@ INITIAL_UNIQUES: dict[str, tuple[str, ...]] = {"findings": ("uq_findings_sweep_k
 APPEND_ONLY = ("findings", "finding_events", "waivers")
 
 
-def expected_triggers(dialect: str) -> set[str]:
-    """Names of the append-only triggers revision 0001 creates on this dialect (none on others)."""
+APPEND_ONLY_LATER = ("finding_links",)
+"""Tables made append-only by later revisions (0008)."""
+
+
+def expected_triggers(dialect: str, tables: tuple[str, ...] = APPEND_ONLY) -> set[str]:
+    """Names of the append-only triggers on these tables on this dialect (none on others); by default the ones
+    revision 0001 creates."""
     if dialect == "sqlite":
-        return {f"{table}_no_{op}" for table in APPEND_ONLY for op in ("update", "delete")}
+        return {f"{table}_no_{op}" for table in tables for op in ("update", "delete")}
     if dialect == "postgresql":
-        return {f"{table}_append_only" for table in APPEND_ONLY}
+        return {f"{table}_append_only" for table in tables}
     return set()
 
 

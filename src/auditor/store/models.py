@@ -1,7 +1,8 @@
 """SQLAlchemy tables: facts (versioned), ingest batches, rejects, sweeps, findings, their events and waivers.
 
-Findings, finding events and waivers are append-only: the database refuses an
-UPDATE or DELETE on them (triggers on SQLite and PostgreSQL, see append_only.py).
+Findings, the links to them, finding events and waivers are append-only: the database refuses an UPDATE or
+DELETE on them (triggers on SQLite and PostgreSQL, see append_only.py). A sweep's findings are its own rows and
+the rows of earlier sweeps it links (`SweepFinding` reads both).
 """
 
 from __future__ import annotations
@@ -19,8 +20,11 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Subquery,
     Text,
     UniqueConstraint,
+    select,
+    union_all,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -130,6 +134,36 @@ class FindingRow(Base):
     __table_args__ = (UniqueConstraint("sweep_id", "finding_key", name="uq_findings_sweep_key"),)
 
 
+class FindingLink(Base):
+    """A finding of a sweep stored as an earlier sweep's row (a re-sweep's findings that stand as they were): the
+    row as it is but for its sweep and its appearance in it (recurring or suppressed). Always the stored row itself,
+    never a link: links do not chain."""
+
+    __tablename__ = "finding_links"
+    sweep_id: Mapped[int] = mapped_column(ForeignKey("sweeps.id"), primary_key=True)
+    finding_id: Mapped[int] = mapped_column(ForeignKey("findings.id"), primary_key=True, index=True)
+    appearance: Mapped[str] = mapped_column(String(20))
+
+
+def _sweep_findings() -> Subquery:
+    """Every sweep's findings: its own rows, and the rows it links with the link's sweep and appearance."""
+    rows, links = FindingRow.__table__, FindingLink.__table__
+    swapped = {"sweep_id": links.c.sweep_id, "appearance": links.c.appearance}
+    linked = select(*(swapped.get(c.name, c) for c in rows.columns)).join_from(
+        links, rows, rows.c.id == links.c.finding_id
+    )
+    return union_all(select(*rows.columns), linked).subquery("sweep_findings")
+
+
+class SweepFinding(Base):
+    """A finding as a sweep holds it (`FindingRow`'s columns; `id` is the stored row's, shared by the sweeps that
+    link it): what every reader of a sweep's findings reads. Read-only; sweeps write `FindingRow` and
+    `FindingLink`."""
+
+    __table__ = _sweep_findings()
+    __mapper_args__ = {"primary_key": [__table__.c.sweep_id, __table__.c.id]}  # noqa: RUF012
+
+
 class FindingEvent(Base):
     """One change of a tracked finding (append-only): who, when, from, to, why."""
 
@@ -236,4 +270,4 @@ class KpiItems(Base):
 
 from auditor.store.append_only import protect  # noqa: E402 - needs the tables above
 
-protect(FindingRow.__table__, FindingEvent.__table__, WaiverRow.__table__)
+protect(FindingRow.__table__, FindingLink.__table__, FindingEvent.__table__, WaiverRow.__table__)
