@@ -33,6 +33,7 @@ from auditor.store.models import (
     CadenceResult,
     FactRow,
     FindingEvent,
+    FindingLink,
     FindingRow,
     RuleCheck,
     RuleState,
@@ -195,6 +196,7 @@ def test_incremental_equals_full_through_random_changes(tmp_path: Path, seed: in
         _triage([inc, full], a, today, rng)
     assert carried  # the incremental database did carry partitions over
     assert lapsed  # a waiver lapsed in a re-sweep of the same window
+    assert _linked(inc) and not _linked(full)  # the re-sweeps linked rows (also rows linked before), never copied
     inc.dispose()
     full.dispose()
 
@@ -210,6 +212,12 @@ def _move_person(engine: Engine, out: Path) -> Path:
     path = out / f"move-{person['id']}-{lead['id']}.jsonl"
     path.write_text(json.dumps(dict(person, manager_id=lead["id"])) + "\n", encoding="utf-8")
     return path
+
+
+def _linked(engine: Engine) -> int:
+    """How many finding rows sweeps hold by link (`FindingLink`)."""
+    with Session(engine) as session:
+        return session.execute(select(func.count()).select_from(FindingLink)).scalar_one()
 
 
 def _triage(engines: list[Engine], sweep_id: int, today: date, rng: random.Random) -> None:
