@@ -140,6 +140,7 @@ class FindingLink(Base):
     never a link: links do not chain."""
 
     __tablename__ = "finding_links"
+    __table_args__ = {"sqlite_with_rowid": False}  # noqa: RUF012 - SQLite: the primary key is the table (one B-tree less)
     sweep_id: Mapped[int] = mapped_column(ForeignKey("sweeps.id"), primary_key=True)
     finding_id: Mapped[int] = mapped_column(ForeignKey("findings.id"), primary_key=True, index=True)
     appearance: Mapped[str] = mapped_column(String(20))

@@ -28,6 +28,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["finding_id"], ["findings.id"]),
         sa.ForeignKeyConstraint(["sweep_id"], ["sweeps.id"]),
         sa.PrimaryKeyConstraint("sweep_id", "finding_id"),
+        sqlite_with_rowid=False,
     )
     op.create_index("ix_finding_links_finding_id", "finding_links", ["finding_id"], unique=False)
     if op.get_context().dialect.name == "sqlite":
