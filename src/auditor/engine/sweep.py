@@ -21,7 +21,7 @@ from auditor.engine.incremental import Plan, plan_sweep
 from auditor.engine.kpi_job import KpiJob
 from auditor.engine.runner import start_fork_server
 from auditor.engine.standing import Outside, lean, leave_standing
-from auditor.engine.states import Carried, combine, encode_states, remember, save_states
+from auditor.engine.states import Carried, combine, encoding, remember, save_states
 from auditor.engine.stored import engine_fact, stored_payload
 from auditor.engine.window import SweepWindow
 from auditor.findings.accountability import Roster
@@ -180,7 +180,7 @@ def run_sweep(
                 lifecycle = track(
                     session, sweep, produced, checked, today=today, actor=actor, due_days=policy.due_days, carry=carry
                 )
-                save_states(session, sweep_id, rules, plan, blobs)
+                save_states(session, sweep_id, rules, plan, blobs.result())
                 save_items(session, sweep_id, kpi_window, items)
                 _pause_if_asked()
                 sweep.findings_count = sum(row["findings"] for row in rows)  # produced, and carried ones left standing
@@ -204,10 +204,11 @@ def _judge_while_copying(
     roster: Roster,
     carry: CarryOver | None,
     outside: Outside | None,
-) -> tuple[list[dict[str, Any]], list[Produced], dict[str, Any], CarryOver | None, dict[str, bytes]]:
+) -> tuple[list[dict[str, Any]], list[Produced], dict[str, Any], CarryOver | None, Future[dict[str, bytes]]]:
     """The sweep's judgements in Python while the rows it carries over are copied in the database (a second
     thread, store/background.py): per-rule summary rows, the findings to track, the judgements by rule, the
-    carry-over (with the standing findings once picked, `outside` given: a lean sweep) and the encoded states.
+    carry-over (with the standing findings once picked, `outside` given: a lean sweep) and the states, being
+    encoded (a third thread, `encoding`: while the copy ends and the sweep stores its rows).
 
     Drops the plan's facts once combined: the largest objects of a sweep.
     """
@@ -227,11 +228,11 @@ def _judge_while_copying(
                 standing.set_result(carry)
             rows, produced = _findings(window, rules, evaluation, evidence, roster, carried)
             remember(pending, {item.key: item.message for item in produced})
+            blobs = encoding(states)  # complete now: nothing changes them after this
             produced += again
         finally:
             if not standing.done():
                 standing.set_result(None)  # nothing stands: the copy must not wait in vain
-        blobs = encode_states(states)
     return rows, produced, checked, carry, blobs
 
 
