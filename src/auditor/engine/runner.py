@@ -300,6 +300,7 @@ def run_pool(
             pending.setdefault(task.rule_index, deque()).append((task, 0))
 
     workers: list[_Worker] = []
+    retiring: list[Any] = []  # processes told to end, not yet waited for
 
     def requeue(worker: _Worker) -> TaskResult | None:
         """A worker died holding a task: retry it once (first in line, for a fresh worker), else fail it."""
@@ -321,8 +322,9 @@ def run_pool(
                     if not worker.assign(*queue.popleft()):
                         requeue(worker)
                 else:
-                    worker.stop()
+                    retiring.append(worker.retire())
                     workers.remove(worker)
+            retiring[:] = [process for process in retiring if process.is_alive()]  # the others are reaped now
             while len(workers) < max(1, jobs) and any(pending.values()):
                 rule_index = max(pending, key=lambda r: len(pending[r]))
                 worker = _Worker.start(compiled[rule_index], rule_index, fault)
@@ -347,7 +349,9 @@ def run_pool(
                     yield failed
     finally:
         for worker in workers:
-            worker.stop()
+            retiring.append(worker.retire())
+        for process in retiring:
+            _reap(process)
 
 
 _DIED = "worker process died or hung twice (crash in durable_rules?)"
@@ -436,15 +440,22 @@ class _Worker:
     def alive(self) -> bool:
         return self.process.is_alive()
 
-    def stop(self) -> None:
+    def retire(self) -> Any:
+        """Tell the worker to end, without waiting for it (the pool goes on at once); returns its process, to be
+        reaped once it ended (`is_alive`) or at the end of the pool (`_reap`)."""
         if self.process.is_alive():
             with contextlib.suppress(OSError):
                 self.conn.send(None)
-            self.process.join(timeout=5)
-            if self.process.is_alive():
-                self.process.kill()
-                self.process.join()
         self.conn.close()
+        return self.process
+
+
+def _reap(process: Any) -> None:
+    """Wait for a retired worker to end (killed after 5 s: it has nothing left to do)."""
+    process.join(timeout=5)
+    if process.is_alive():
+        process.kill()
+        process.join()
 
 
 def _worker_main(conn: Any, compiled: CompiledRule, fault: dict[str, str]) -> None:
