@@ -4,16 +4,17 @@ A sweep holds every judgement as rows (a snapshot: reports read one sweep). Afte
 most partitions stand as the base sweep left them (engine/incremental.py), and so do their rows: cadence
 rows are copied inside the database (`INSERT ... SELECT`), leaving out the partitions the plan touched,
 whose rows are built from the fresh outcome like a full sweep's; what can differ for an untouched partition
-is only what the rows take from outside the rule's facts (the roster), which is set again after the copy.
+is only what the rows take from outside the rule's facts (the roster), which is set again after the copy for
+the people whose team manager may have changed.
 Standing finding rows are linked, not copied (`link_standing`, store/models.py's `FindingLink`).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence, Set
 from concurrent.futures import Future
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Column, String, and_, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
@@ -26,6 +27,7 @@ from auditor.rulebook import Rule
 from auditor.store.bulk import insert_rows
 from auditor.store.models import CadenceResult
 from auditor.store.scratch import scratch_table
+from auditor.store.value_list import among
 
 if TYPE_CHECKING:
     from auditor.engine.incremental import Plan
@@ -33,8 +35,9 @@ if TYPE_CHECKING:
 UPDATE_BATCH = 2000  # rows or subjects per statement (bound parameters)
 
 
-def carry_over(plan: Plan, rules: Sequence[Rule], evaluation: Evaluation) -> CarryOver | None:
-    """What the sweep carried over from its base sweep (None: every rule was evaluated in full).
+def carry_over(plan: Plan, rules: Sequence[Rule], evaluation: Evaluation, roster: Roster) -> CarryOver | None:
+    """What the sweep carried over from its base sweep (None: every rule was evaluated in full), with the people
+    whose team manager may have changed since (`team_changes`).
 
     A rule with engine errors carries nothing: its rows are built from what its outcome holds.
     """
@@ -46,7 +49,21 @@ def carry_over(plan: Plan, rules: Sequence[Rule], evaluation: Evaluation) -> Car
         for rule, keys in zip(rules, plan.touched, strict=True)
         if keys is not None and rule.id not in failed
     }
-    return CarryOver(plan.base_sweep, touched) if touched else None
+    if not touched:
+        return None
+    return CarryOver(plan.base_sweep, touched, moved=team_changes(roster, plan.people, plan.people_before))
+
+
+def team_changes(roster: Roster, touched: set[str], before: Mapping[str, Mapping[str, Any]]) -> frozenset[str]:
+    """The people whose team manager (`Roster.team_manager`) may differ from the base sweep's: those whose facts
+    changed since (`touched`; `before`: those on the base sweep's roster, as they were then), and every manager
+    they named then or name now, who may have gained their first report or lost their last one."""
+    moved = set(touched)
+    for pid in touched:
+        for person in (before.get(pid), roster.people.get(pid)):
+            if person and person.get("manager_id"):
+                moved.add(str(person["manager_id"]))
+    return frozenset(moved)
 
 
 def copied_cadence(rules: Sequence[Rule], carry: CarryOver | None) -> dict[str, Touched]:
@@ -66,11 +83,12 @@ def store_cadence(
     """Every member and period each cadence rule judged, met or not, with the team manager (the heat map).
 
     Rows of judgements the sweep carried over (`carry`) were copied from the base sweep (`copy_cadence`, which
-    ran first); their managers are set as now, and the rest of the rows are built here.
+    ran first); the managers of the people whose team manager may have changed (`CarryOver.moved`) are set as
+    now, and the rest of the rows are built here.
     """
     copied = copied_cadence(rules, carry)
-    if copied:
-        _set_managers(session, sweep_id, roster)
+    if copied and carry is not None and carry.moved:
+        _set_managers(session, sweep_id, roster, carry.moved)
     rows = []
     for rule in rules:
         if rule.template != "cadence":
@@ -140,12 +158,15 @@ def copy_carried(
         link_standing(session, standing, sweep_id)
 
 
-def _set_managers(session: Session, sweep_id: int, roster: Roster) -> None:
-    """Give the sweep's cadence rows (the copied ones: no others are stored yet) each subject's team manager now."""
+def _set_managers(session: Session, sweep_id: int, roster: Roster, people: Set[str]) -> None:
+    """Give the sweep's cadence rows of some people (the copied rows: no others are stored yet) each one's team
+    manager now."""
     table = CadenceResult.__table__
     moved: dict[str, list[str]] = defaultdict(list)  # team manager now: subjects whose rows name another
-    stored = select(table.c.subject, table.c.manager_id).where(table.c.sweep_id == sweep_id).distinct()
-    for subject, manager in session.execute(stored):
+    stored = select(table.c.subject, table.c.manager_id).where(
+        table.c.sweep_id == sweep_id, among(session, table.c.subject, sorted(people))
+    )
+    for subject, manager in session.execute(stored.distinct()):
         if roster.team_manager(subject) != manager:
             moved[roster.team_manager(subject)].append(subject)
     for manager, subjects in sorted(moved.items()):

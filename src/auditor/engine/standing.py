@@ -13,18 +13,22 @@ again, like a fresh finding, when any of these may have changed since the base s
   (`roster_changes`; `Roster.resolve` reads nothing else).
 
 Every other carried finding's row stands: the sweep links it (`finding_links`) with the appearance its status gives
-(`findings/tracking.py`). docs/engine.md argues why this equals a full sweep; tests/test_incremental_sweep.py
-checks it.
+(`findings/tracking.py`), in SQL: every base row of the sweep's rules but those judged again and those tracked
+again. Only the partitions that can hold a finding tracked again are read here. docs/engine.md argues why this
+equals a full sweep; tests/test_incremental_sweep.py checks it.
 """
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
+import itertools
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
@@ -84,31 +88,85 @@ def leave_standing(
     carry: CarryOver,
 ) -> tuple[list[Produced], CarryOver, dict[str, Judged]]:
     """A lean sweep's carried findings made ready for tracking: those tracked again (module docstring); the
-    carry-over naming the standing ones, whose rows are linked, and the keys to watch, whose state the sweep may
-    change though they are not produced (changed since the base sweep, or judged again: `fresh`); and each
-    rule's judgements, fresh and carried. Needs no database (`outside` was read before)."""
+    carry-over naming them (`CarryOver.again`: every other carried row stands, and is linked) and the keys to
+    watch, whose state the sweep may change though they are not produced (changed since the base sweep, or
+    judged again: `fresh`); and each rule's judgements, fresh and carried. Needs no database (`outside` was
+    read before).
+
+    Only the carried partitions that can hold a finding tracked again are decoded (`_suspects`), not every one
+    with findings: what changed since the base sweep is little beside what stands.
+    """
     changed, waivers = outside.changed, outside.waivers
     named = {waiver.finding_key for waiver in waivers if waiver.finding_key is not None}
     people, branches = roster_changes(roster, plan.people, plan.people_before)
     again: list[Produced] = []
-    standing: list[str] = []
     for rule in rules:
+        partitions = kept.get(rule.id)
+        if partitions is None:
+            continue
         patterns = _patterns(waivers, rule.id)
-        for subject, entry in kept[rule.id].items_with_findings() if rule.id in kept else ():
+        for subject in _suspects(rule.id, partitions, changed | named, patterns, people | branches):
             suspect = subject in people or subject in branches or any(fnmatchcase(subject, p) for p in patterns)
-            for occurrence, cited, message, fields in entry[2]:
+            for occurrence, cited, message, fields in partitions[subject][2]:
                 key = finding_key(rule.id, subject, occurrence)
                 if suspect or key in changed or key in named or _names(fields, people, branches):
                     evidence = [fields[str(i)] for i in cited if str(i) in fields]
                     resolved = roster.resolve(subject, evidence)
                     again.append(Produced(key, rule, subject, occurrence, message, tuple(cited), resolved))
-                else:
-                    standing.append(key)
     watch = set(changed)
     for rule_id, pairs in fresh.items():
         watch.update(finding_key(rule_id, subject, occurrence) for subject, occurrence in pairs)
     judged = {rule_id: Judged(pairs, kept[rule_id]) for rule_id, pairs in fresh.items()}
-    return again, dataclasses.replace(carry, standing=standing, watch=watch), judged
+    tracked = frozenset((p.rule.id, p.subject, p.occurrence) for p in again)
+    return again, dataclasses.replace(carry, again=tracked, watch=watch), judged
+
+
+MAX_NEEDLES = 64
+"""More people and branches changed than this: every carried partition with findings is decoded and read, not
+searched for their names first."""
+
+
+def _suspects(rule_id: str, partitions: Partitions, keys: set[str], patterns: list[str], names: set[str]) -> list[str]:
+    """The carried partitions (keys, sorted) of a rule that may hold a finding tracked again; a superset of them.
+
+    A finding is tracked again when its subject is a changed person or branch or matches a waiver's subject
+    pattern, when its key changed or a waiver names it, or when its evidence names a changed person or branch.
+    The first ones are found by subject, the keyed ones by the subjects their keys can name (`rule|subject|
+    occurrence`; a subject may hold `|`), and the last ones by searching the partitions as stored for the
+    names as JSON strings (the stored entries are msgspec's JSON, engine/states.py, which writes a string one
+    way only): only the partitions where one occurs are decoded and read.
+    """
+    with_findings = partitions.with_findings
+    found = {subject for subject in names if subject in with_findings}
+    if patterns:
+        found.update(subject for subject in with_findings if any(fnmatchcase(subject, p) for p in patterns))
+    prefix = rule_id + "|"
+    for key in keys:
+        if key.startswith(prefix):
+            rest = key[len(prefix) :]
+            found.update(rest[:at] for at, char in enumerate(rest) if char == "|" and rest[:at] in with_findings)
+    if names:
+        found.update(_naming(partitions, names))
+    return sorted(found)
+
+
+def _naming(partitions: Partitions, names: set[str]) -> set[str]:
+    """The partitions with findings whose stored entry holds one of the names as a JSON string (all of them when
+    there are too many names to search for, MAX_NEEDLES)."""
+    keys = sorted(partitions.with_findings)
+    if len(names) > MAX_NEEDLES:
+        return set(keys)
+    texts = [partitions.stored(key) for key in keys]
+    starts = list(itertools.accumulate((len(text) for text in texts), initial=0))
+    joined = b"".join(texts)
+    hits: set[str] = set()
+    for needle in map(msgspec.json.encode, sorted(names)):
+        at = joined.find(needle)
+        while at >= 0:
+            index = bisect.bisect_right(starts, at) - 1
+            hits.add(keys[index])
+            at = joined.find(needle, starts[index + 1])  # on to the next partition
+    return hits
 
 
 def roster_changes(

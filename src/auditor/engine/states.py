@@ -100,6 +100,11 @@ class Partitions:
             raise KeyError(key)
         return entry
 
+    def stored(self, key: str) -> bytes | msgspec.Raw:
+        """A partition's entry as stored (JSON): as it was read, or written now when it was decoded or put in."""
+        entry = self.entries[key]
+        return entry if isinstance(entry, msgspec.Raw) else _ENCODER.encode(entry)
+
     def pop(self, key: str) -> Entry | None:
         """Take a partition's entry out (None: there is none)."""
         entry = self.get(key)

@@ -160,7 +160,7 @@ def run_sweep(
             )
             evaluated = plan.facts_evaluated
             partitions = plan.stats(members)
-            carry = carry_over(plan, rules, evaluation)
+            carry = carry_over(plan, rules, evaluation, roster)
             leaving = lean(plan, rules, carry)  # carried findings stay in the database unless tracked again
             kpi_source = job or _Ready(_window_kpis(engine, rules, plan, kpi_window, settings))
             with Session(engine) as session, session.begin():

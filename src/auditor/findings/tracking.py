@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence, Set
+from collections.abc import Iterator, Mapping, Set
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, insert, literal, select
+from sqlalchemy import Column, String, and_, case, func, insert, literal, or_, select
 from sqlalchemy.orm import Session
 
 from auditor.findings.accountability import Accountable
@@ -18,6 +18,7 @@ from auditor.findings.waivers import Waiver, governing, load_waivers
 from auditor.rulebook import Rule
 from auditor.store.bulk import insert_rows
 from auditor.store.models import FindingEvent, FindingLink, FindingRow, Sweep, SweepFinding
+from auditor.store.scratch import scratch_table
 from auditor.store.value_list import among
 
 Touched = Mapping[str, frozenset[str] | None]
@@ -35,10 +36,12 @@ class CarryOver:
 
     base_sweep: int
     touched: Mapping[str, Touched]
-    standing: Sequence[str] | None = None
-    """A lean re-sweep (engine/standing.py): the carried findings whose base rows stand, linked with the
-    appearance their status gives (`link_standing`, which the sweep runs before `track`); every other carried
-    finding is among the produced ones."""
+    again: frozenset[tuple[str, str, str]] | None = None
+    """A lean re-sweep (engine/standing.py): the carried findings tracked again, as (rule, subject, occurrence),
+    among the produced ones. Every other carried finding's base row stands: linked with the appearance its status
+    gives (`link_standing`, which the sweep runs before `track`)."""
+    moved: Set[str] = frozenset()
+    """The people whose team manager may differ from the base sweep's (engine/carry.py's `team_changes`)."""
     watch: Set[str] = frozenset()
     """A lean re-sweep: the findings not produced whose state the sweep may change (judged again, or changed
     since the base sweep); only these and the produced ones are looked up."""
@@ -129,10 +132,10 @@ def track(
     is resolved by data; one that was not judged stays as it is. With `carry`
     (an incremental sweep re-run on the previous sweep's window), a carried
     finding whose row would equal its row in that sweep but for the sweep and
-    appearance is linked (`FindingLink`) instead of written from here. In a lean re-sweep (`CarryOver.standing`)
-    the standing rows are linked already (`link_standing`): they are only counted.
+    appearance is linked (`FindingLink`) instead of written from here. In a lean re-sweep (`CarryOver.again`)
+    the standing rows are linked already (`link_standing`): they are only counted (none of them is watched).
     """
-    lean = carry is not None and carry.standing is not None
+    lean = carry is not None and carry.again is not None
     produced_keys = {p.key for p in produced}
     states = current_states(session, produced_keys | carry.watch) if lean else current_states(session)  # type: ignore[union-attr]
     waivers = load_waivers(session)
@@ -192,8 +195,6 @@ def track(
                 "manager_id": item.accountable.manager_id,
             }
         )
-    if lean:
-        produced_keys.update(carry.standing)  # type: ignore[union-attr, arg-type]
     quiet = [k for k, s in states.items() if k not in produced_keys and (s.active or s.status == "waived")]
     for key, row in latest_rows(session, quiet).items():
         if row.rule_id not in checked:
@@ -215,17 +216,41 @@ def track(
 
 
 def link_standing(session: Session, carry: CarryOver, sweep_id: int) -> None:
-    """A lean re-sweep's standing rows (`CarryOver.standing`), linked from the base sweep: they have no event and
-    keep their status, so, produced again, the active ones recur and the others stay suppressed. Only SQL."""
-    assert carry.standing is not None
-    recurs = case((SweepFinding.__table__.c.status.in_(sorted(ACTIVE)), literal("recurring")), else_="suppressed")
-    _link_rows(session, carry.base_sweep, sweep_id, recurs, sorted(carry.standing))
+    """A lean re-sweep's standing rows, linked from the base sweep: every base row of the rules evaluated
+    incrementally (all of the sweep's) but those of the judgements made again (`CarryOver.touched`) and of the
+    findings tracked again (`CarryOver.again`), left out through a temporary table however many they are. They
+    have no event and keep their status, so, produced again, the active ones recur and the others stay
+    suppressed. Only SQL."""
+    assert carry.again is not None
+    rows = SweepFinding.__table__
+    recurs = case((rows.c.status.in_(sorted(ACTIVE)), literal("recurring")), else_="suppressed")
+    left_out = [
+        {"rule_id": rule_id, "subject": subject, "occurrence": occurrence}
+        for rule_id, touched in sorted(carry.touched.items())
+        for subject, occurrences in sorted(touched.items())
+        for occurrence in ([None] if occurrences is None else sorted(occurrences))
+    ]
+    left_out += [{"rule_id": r, "subject": s, "occurrence": o} for r, s, o in sorted(carry.again)]
+    columns = [Column("rule_id", String(80)), Column("subject", String(400)), Column("occurrence", String(400))]
+    with scratch_table(session, "findings_left_out", columns, left_out, index=("rule_id", "subject")) as out:
+        again = select(literal(1)).where(
+            out.c.rule_id == rows.c.rule_id,
+            out.c.subject == rows.c.subject,
+            or_(out.c.occurrence.is_(None), out.c.occurrence == rows.c.occurrence),
+        )
+        where = and_(rows.c.sweep_id == carry.base_sweep, rows.c.rule_id.in_(sorted(carry.touched)), ~again.exists())
+        source = select(literal(sweep_id), rows.c.id, recurs).where(where)
+        session.execute(insert(FindingLink).from_select(["sweep_id", "finding_id", "appearance"], source))
 
 
 def _appearances(session: Session, sweep_id: int) -> Counter[str]:
-    """How many of a sweep's stored findings appear how."""
-    query = select(SweepFinding.appearance, func.count()).where(SweepFinding.sweep_id == sweep_id)
-    return Counter({appearance: rows for appearance, rows in session.execute(query.group_by(SweepFinding.appearance))})
+    """How many of a sweep's stored findings appear how: its own rows and its links, counted apart (the links
+    alone, without reading the rows they name)."""
+    counts: Counter[str] = Counter()
+    for table in (FindingRow.__table__, FindingLink.__table__):
+        query = select(table.c.appearance, func.count()).where(table.c.sweep_id == sweep_id)
+        counts.update(dict(session.execute(query.group_by(table.c.appearance)).tuples().all()))
+    return counts
 
 
 def _previous(session: Session, query: Any, keys: list[str] | None) -> Iterator[tuple[str, tuple[Any, ...]]]:
