@@ -148,10 +148,22 @@ def _tasks(
     # packed for shipping, Chunk.__reduce__) once, kept until the last such rule took them.
     users = Counter(_partitioning(c) for c, fixed in zip(compiled, given, strict=True) if fixed is None)
     shared: dict[tuple[tuple[str, tuple[str, ...]], ...], tuple[dict[str, list[int]], list[list[Chunk]]]] = {}
+    # Rules evaluated in part that partition alike often evaluate the same partitions (those the same facts
+    # touched): a rule's chunks are kept until the next rule partitioning alike, which takes them if so.
+    last_fixed: dict[
+        tuple[tuple[str, tuple[str, ...]], ...], tuple[dict[str, list[int]], Periods | None, list[list[Chunk]]]
+    ] = {}
     for index in sorted(range(len(compiled)), key=lambda i: (-size(i), i)):
         fixed = given[index]
         if fixed is not None:
-            ids, batches = _member_ids(fixed), _batches(fixed, periods[index] if periods else None)
+            judged = periods[index] if periods else None
+            ids = _member_ids(fixed)
+            alike = last_fixed.get(_partitioning(compiled[index]))
+            if alike is not None and alike[0] == ids and not judged and not alike[1]:
+                batches = alike[2]  # the same partitions as the rule before: the same chunks, packed once
+            else:
+                batches = _batches(fixed, judged)
+            last_fixed[_partitioning(compiled[index])] = (ids, judged, batches)
         else:
             signature = _partitioning(compiled[index])
             made = shared.get(signature)
