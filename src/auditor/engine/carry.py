@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from auditor.engine.evaluate import Evaluation
 from auditor.engine.window import period_from_label
 from auditor.findings.accountability import Roster
-from auditor.findings.tracking import CarryOver, Touched, link_standing
+from auditor.findings.tracking import CarryOver, Touched, judged_again, link_standing
 from auditor.rulebook import Rule
 from auditor.store.bulk import insert_rows
 from auditor.store.models import CadenceResult
@@ -128,12 +128,7 @@ def copy_cadence(session: Session, sweep_id: int, rules: Sequence[Rule], carry: 
     table = CadenceResult.__table__
     columns = [c for c in table.columns if c.name not in ("id", "sweep_id")]
     columns_out = [Column("rule_id", String(80)), Column("subject", String(400)), Column("period", String(40))]
-    rows = [
-        {"rule_id": rule_id, "subject": subject, "period": label}
-        for rule_id, touched in sorted(copied.items())
-        for subject, periods in sorted(touched.items())
-        for label in ([None] if periods is None else sorted(periods))
-    ]
+    rows = [{"rule_id": rule, "subject": subject, "period": label} for rule, subject, label in judged_again(copied)]
     with scratch_table(session, "cadence_left_out", columns_out, rows, index=("rule_id", "subject")) as left_out:
         again = select(literal(1)).where(
             left_out.c.rule_id == table.c.rule_id,

@@ -215,6 +215,17 @@ def track(
     return counts
 
 
+def judged_again(touched: Mapping[str, Touched]) -> list[tuple[str, str, str | None]]:
+    """Every judgement an incremental sweep made again, by rule: (rule, subject, occurrence), or no occurrence for
+    a whole partition judged again."""
+    return [
+        (rule_id, subject, occurrence)
+        for rule_id, partitions in sorted(touched.items())
+        for subject, occurrences in sorted(partitions.items())
+        for occurrence in ([None] if occurrences is None else sorted(occurrences))
+    ]
+
+
 def link_standing(session: Session, carry: CarryOver, sweep_id: int) -> None:
     """A lean re-sweep's standing rows, linked from the base sweep: every base row of the rules evaluated
     incrementally (all of the sweep's) but those of the judgements made again (`CarryOver.touched`) and of the
@@ -226,11 +237,8 @@ def link_standing(session: Session, carry: CarryOver, sweep_id: int) -> None:
     recurs = case((rows.c.status.in_(sorted(ACTIVE)), literal("recurring")), else_="suppressed")
     left_out = [
         {"rule_id": rule_id, "subject": subject, "occurrence": occurrence}
-        for rule_id, touched in sorted(carry.touched.items())
-        for subject, occurrences in sorted(touched.items())
-        for occurrence in ([None] if occurrences is None else sorted(occurrences))
+        for rule_id, subject, occurrence in [*judged_again(carry.touched), *sorted(carry.again)]
     ]
-    left_out += [{"rule_id": r, "subject": s, "occurrence": o} for r, s, o in sorted(carry.again)]
     columns = [Column("rule_id", String(80)), Column("subject", String(400)), Column("occurrence", String(400))]
     with scratch_table(session, "findings_left_out", columns, left_out, index=("rule_id", "subject")) as out:
         again = select(literal(1)).where(
