@@ -129,7 +129,8 @@ def copy_cadence(session: Session, sweep_id: int, rules: Sequence[Rule], carry: 
     columns = [c for c in table.columns if c.name not in ("id", "sweep_id")]
     columns_out = [Column("rule_id", String(80)), Column("subject", String(400)), Column("period", String(40))]
     rows = [{"rule_id": rule, "subject": subject, "period": label} for rule, subject, label in judged_again(copied)]
-    with scratch_table(session, "cadence_left_out", columns_out, rows, index=("rule_id", "subject")) as left_out:
+    covering = ("rule_id", "subject", "period")  # each row's probe reads the index alone, not the table after it
+    with scratch_table(session, "cadence_left_out", columns_out, rows, index=covering) as left_out:
         again = select(literal(1)).where(
             left_out.c.rule_id == table.c.rule_id,
             left_out.c.subject == table.c.subject,

@@ -240,7 +240,8 @@ def link_standing(session: Session, carry: CarryOver, sweep_id: int) -> None:
         for rule_id, subject, occurrence in [*judged_again(carry.touched), *sorted(carry.again)]
     ]
     columns = [Column("rule_id", String(80)), Column("subject", String(400)), Column("occurrence", String(400))]
-    with scratch_table(session, "findings_left_out", columns, left_out, index=("rule_id", "subject")) as out:
+    covering = ("rule_id", "subject", "occurrence")  # each row's probe reads the index alone
+    with scratch_table(session, "findings_left_out", columns, left_out, index=covering) as out:
         again = select(literal(1)).where(
             out.c.rule_id == rows.c.rule_id,
             out.c.subject == rows.c.subject,
