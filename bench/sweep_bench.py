@@ -53,7 +53,7 @@ PHASES = (  # (module, function) timed inside the sweep: where its time goes (th
     ("auditor.engine.kpi_job", "KpiJob.result"),
     ("auditor.engine.sweep", "save_items"),
     ("auditor.engine.sweep", "_findings"),
-    ("auditor.engine.states", "encode_states"),  # in a thread of its own
+    ("auditor.engine.sweep", "encoding"),  # written here; compressed in a thread of its own
     ("auditor.engine.sweep", "store_cadence"),
     ("auditor.engine.sweep", "track"),
 )

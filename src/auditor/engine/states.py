@@ -7,10 +7,9 @@ and builds the states the sweep stores; docs/engine.md describes the format.
 from __future__ import annotations
 
 import json
-import threading
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -306,30 +305,20 @@ def times_text(times: list[Any]) -> str:
     return json.dumps(times, separators=(",", ":")) if times else "[]"
 
 
-def encode_states(states: Mapping[str, Partitions]) -> dict[str, bytes]:
-    """Each rule's new partition states as stored (`Partitions.encoded`)."""
-    return {rule_id: partitions.encoded() for rule_id, partitions in states.items()}
-
-
 def encoding(states: Mapping[str, Partitions]) -> Future[dict[str, bytes]]:
-    """`encode_states`, compressed in a thread of its own: the states are written as JSON here (msgspec, a third of
-    the time, holding the interpreter lock), and Zstandard, which releases the lock, compresses them on the other
-    core while the sweep stores its rows."""
+    """Each rule's new partition states as stored (`Partitions.encoded`), compressed in a thread of its own: the
+    states are written as JSON here (msgspec, a third of the time, holding the interpreter lock), and Zstandard,
+    which releases the lock, compresses them on the other core while the sweep stores its rows."""
     written = {rule_id: partitions.json() for rule_id, partitions in states.items()}
-    future: Future[dict[str, bytes]] = Future()
-
-    def run() -> None:
-        try:
-            future.set_result({rule_id: compress(text) for rule_id, text in written.items()})
-        except BaseException as exc:  # noqa: BLE001 - handed to whoever waits for the states
-            future.set_exception(exc)
-
-    threading.Thread(target=run, name="encode-states", daemon=True).start()
-    return future
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="encode-states")
+    try:
+        return pool.submit(lambda: {rule_id: compress(text) for rule_id, text in written.items()})
+    finally:
+        pool.shutdown(wait=False)  # the thread ends once it compressed them
 
 
 def save_states(session: Session, sweep_id: int, rules: Sequence[Rule], plan: Plan, blobs: Mapping[str, bytes]) -> None:
-    """Replace the stored states of the sweep's rules with their encoded partitions (`encode_states`; a rule with
+    """Replace the stored states of the sweep's rules with their encoded partitions (`encoding`; a rule with
     engine errors has none and keeps none: evaluated in full next)."""
     ids = [rule.id for rule in rules]
     session.execute(delete(RuleState).where(RuleState.rule_id.in_(ids)))
