@@ -16,17 +16,16 @@ from collections.abc import Mapping, Sequence, Set
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Column, String, and_, insert, literal, or_, select, update
+from sqlalchemy import and_, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from auditor.engine.evaluate import Evaluation
 from auditor.engine.window import period_from_label
 from auditor.findings.accountability import Roster
-from auditor.findings.tracking import CarryOver, Touched, judged_again, link_standing
+from auditor.findings.tracking import CarryOver, Touched, judged_again, left_out, link_standing
 from auditor.rulebook import Rule
 from auditor.store.bulk import insert_rows
 from auditor.store.models import CadenceResult
-from auditor.store.scratch import scratch_table
 from auditor.store.value_list import among
 
 if TYPE_CHECKING:
@@ -127,17 +126,9 @@ def copy_cadence(session: Session, sweep_id: int, rules: Sequence[Rule], carry: 
     assert carry is not None
     table = CadenceResult.__table__
     columns = [c for c in table.columns if c.name not in ("id", "sweep_id")]
-    columns_out = [Column("rule_id", String(80)), Column("subject", String(400)), Column("period", String(40))]
-    rows = [{"rule_id": rule, "subject": subject, "period": label} for rule, subject, label in judged_again(copied)]
-    covering = ("rule_id", "subject", "period")  # each row's probe reads the index alone, not the table after it
-    with scratch_table(session, "cadence_left_out", columns_out, rows, index=covering) as left_out:
-        again = select(literal(1)).where(
-            left_out.c.rule_id == table.c.rule_id,
-            left_out.c.subject == table.c.subject,
-            or_(left_out.c.period.is_(None), left_out.c.period == table.c.period),
-        )
+    with left_out(session, table, "period", judged_again(copied)) as standing:
         query = select(literal(sweep_id), *columns).where(
-            table.c.sweep_id == carry.base_sweep, table.c.rule_id.in_(sorted(copied)), ~again.exists()
+            table.c.sweep_id == carry.base_sweep, table.c.rule_id.in_(sorted(copied)), standing
         )
         session.execute(insert(table).from_select(["sweep_id", *(c.name for c in columns)], query))
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
-from collections.abc import Iterator, Mapping, Set
+from collections.abc import Iterable, Iterator, Mapping, Set
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Column, String, and_, case, func, insert, literal, or_, select
+from sqlalchemy import Column, ColumnElement, String, and_, case, func, insert, literal, or_, select
 from sqlalchemy.orm import Session
 
 from auditor.findings.accountability import Accountable
@@ -226,30 +227,38 @@ def judged_again(touched: Mapping[str, Touched]) -> list[tuple[str, str, str | N
     ]
 
 
+@contextlib.contextmanager
+def left_out(
+    session: Session, table: Any, detail: str, judgements: Iterable[tuple[str, str, str | None]]
+) -> Iterator[ColumnElement[bool]]:
+    """A condition on the rows of `table` for the statements of the `with` block: none of these judgements, each a
+    rule, a subject and a value of the rows' `detail` column (None: every row of the subject). The judgements go
+    in a temporary table however many they are, indexed on all three columns, so that each row's probe reads the
+    index alone."""
+    columns = [Column("rule_id", String(80)), Column("subject", String(400)), Column("detail", String(400))]
+    rows = [{"rule_id": rule, "subject": subject, "detail": value} for rule, subject, value in judgements]
+    covering = ("rule_id", "subject", "detail")
+    with scratch_table(session, f"{table.name}_left_out", columns, rows, index=covering) as out:
+        matched = select(literal(1)).where(
+            out.c.rule_id == table.c.rule_id,
+            out.c.subject == table.c.subject,
+            or_(out.c.detail.is_(None), out.c.detail == table.c[detail]),
+        )
+        yield ~matched.exists()
+
+
 def link_standing(session: Session, carry: CarryOver, sweep_id: int) -> None:
     """A lean re-sweep's standing rows, linked from the base sweep: every base row of the rules evaluated
     incrementally (all of the sweep's) but those of the judgements made again (`CarryOver.touched`) and of the
-    findings tracked again (`CarryOver.again`), left out through a temporary table however many they are. They
-    have no event and keep their status, so, produced again, the active ones recur and the others stay
-    suppressed. Only SQL."""
+    findings tracked again (`CarryOver.again`). They have no event and keep their status, so, produced again, the
+    active ones recur and the others stay suppressed. Only SQL."""
     assert carry.again is not None
     rows = SweepFinding.__table__
     recurs = case((rows.c.status.in_(sorted(ACTIVE)), literal("recurring")), else_="suppressed")
-    left_out = [
-        {"rule_id": rule_id, "subject": subject, "occurrence": occurrence}
-        for rule_id, subject, occurrence in [*judged_again(carry.touched), *sorted(carry.again)]
-    ]
-    columns = [Column("rule_id", String(80)), Column("subject", String(400)), Column("occurrence", String(400))]
-    covering = ("rule_id", "subject", "occurrence")  # each row's probe reads the index alone
-    with scratch_table(session, "findings_left_out", columns, left_out, index=covering) as out:
-        again = select(literal(1)).where(
-            out.c.rule_id == rows.c.rule_id,
-            out.c.subject == rows.c.subject,
-            or_(out.c.occurrence.is_(None), out.c.occurrence == rows.c.occurrence),
-        )
-        where = and_(rows.c.sweep_id == carry.base_sweep, rows.c.rule_id.in_(sorted(carry.touched)), ~again.exists())
-        source = select(literal(sweep_id), rows.c.id, recurs).where(where)
-        session.execute(insert(FindingLink).from_select(["sweep_id", "finding_id", "appearance"], source))
+    judgements = [*judged_again(carry.touched), *sorted(carry.again)]
+    with left_out(session, rows, "occurrence", judgements) as standing:
+        where = and_(rows.c.sweep_id == carry.base_sweep, rows.c.rule_id.in_(sorted(carry.touched)), standing)
+        _link(session, sweep_id, recurs, where)
 
 
 def _appearances(session: Session, sweep_id: int) -> Counter[str]:
@@ -270,13 +279,18 @@ def _previous(session: Session, query: Any, keys: list[str] | None) -> Iterator[
         yield key, tuple(values)
 
 
-def _link_rows(session: Session, base: int, sweep_id: int, appearance: Any, keys: list[str]) -> None:
-    """Give this sweep the base sweep's rows of some findings as they are stored, with their appearance in it (a
-    value, or an expression over the row): linked (`FindingLink`) to the stored rows, not copied."""
+def _link_rows(session: Session, base: int, sweep_id: int, appearance: str, keys: list[str]) -> None:
+    """Give this sweep the base sweep's rows of some findings as they are stored, with their appearance in it."""
     rows = SweepFinding.__table__
-    shown = literal(appearance) if isinstance(appearance, str) else appearance
     where = and_(rows.c.sweep_id == base, among(session, rows.c.finding_key, keys))
-    source = select(literal(sweep_id), rows.c.id, shown).where(where)
+    _link(session, sweep_id, literal(appearance), where)
+
+
+def _link(session: Session, sweep_id: int, appearance: ColumnElement[str], where: ColumnElement[bool]) -> None:
+    """Link the stored findings (`SweepFinding`) a condition selects to this sweep (`FindingLink`), not copied,
+    with their appearance in it (an expression over the row)."""
+    rows = SweepFinding.__table__
+    source = select(literal(sweep_id), rows.c.id, appearance).where(where)
     session.execute(insert(FindingLink).from_select(["sweep_id", "finding_id", "appearance"], source))
 
 
