@@ -157,13 +157,13 @@ def _tasks(
         fixed = given[index]
         if fixed is not None:
             judged = periods[index] if periods else None
-            ids = _member_ids(fixed)
-            alike = last_fixed.get(_partitioning(compiled[index]))
+            ids, signature = _member_ids(fixed), _partitioning(compiled[index])
+            alike = last_fixed.get(signature)
             if alike is not None and alike[0] == ids and not judged and not alike[1]:
                 batches = alike[2]  # the same partitions as the rule before: the same chunks, packed once
             else:
                 batches = _batches(fixed, judged)
-            last_fixed[_partitioning(compiled[index])] = (ids, judged, batches)
+            last_fixed[signature] = (ids, judged, batches)
         else:
             signature = _partitioning(compiled[index])
             made = shared.get(signature)
