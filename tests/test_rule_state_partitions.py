@@ -34,15 +34,15 @@ def _recounted(partitions: Partitions) -> tuple[int, int, set[str]]:
     )
 
 
-def _json(blob: bytes) -> Any:
-    return msgspec.json.decode(zstandard.ZstdDecompressor().decompress(blob))
+def _raw(blob: bytes) -> bytes:
+    return zstandard.ZstdDecompressor().decompress(blob)
 
 
 def test_a_stored_state_reads_back_with_its_counts() -> None:
     doc = {"SP-1": _entry(["W1", "W2"], ["W2"]), "SP-2": _entry(["W1"], [])}
     stored = Partitions.decode(Partitions.of(doc).encoded())
     assert (stored.checked, stored.findings, stored.with_findings) == (3, 1, {"SP-1"})
-    assert all(isinstance(entry, msgspec.Raw) for entry in stored.entries.values())  # nothing decoded yet
+    assert stored.changed == set()  # nothing decoded yet
     assert stored.decoded() == doc
 
 
@@ -51,9 +51,10 @@ def test_only_the_entries_read_are_decoded_and_the_rest_are_written_back_as_read
     blob = Partitions.of(doc).encoded()
     stored = Partitions.decode(blob)
     assert stored.get("SP-2") == doc["SP-2"]
-    assert isinstance(stored.entries["SP-1"], msgspec.Raw) and isinstance(stored.entries["SP-2"], list)
+    assert stored.changed == {"SP-2"}
+    assert stored.stored("SP-1") == msgspec.json.encode(doc["SP-1"])
     assert [key for key, _ in stored.items_with_findings()] == ["SP-1", "SP-3"]
-    assert _json(stored.encoded()) == _json(blob)
+    assert _raw(stored.encoded()) == _raw(blob)
 
 
 def test_an_updated_copy_leaves_the_carried_partitions_as_they_are() -> None:
@@ -61,7 +62,7 @@ def test_an_updated_copy_leaves_the_carried_partitions_as_they_are() -> None:
     saved = carried.updated({"SP-1": _entry(["W1", "W2"], []), "SP-4": _entry(["W3"], ["W3"])})
     assert (carried.checked, carried.findings, carried.with_findings) == (3, 1, {"SP-1"})
     assert (saved.checked, saved.findings, saved.with_findings) == (5, 1, {"SP-4"})
-    assert sorted(saved.entries) == ["SP-1", "SP-2", "SP-4"] and sorted(carried.entries) == ["SP-1", "SP-2"]
+    assert saved.keys() == ["SP-1", "SP-2", "SP-4"] and carried.keys() == ["SP-1", "SP-2"]
 
 
 @settings(max_examples=150, deadline=None)
@@ -81,5 +82,34 @@ def test_the_counts_follow_every_entry_taken_out_and_put_in(doc: dict[str, Entry
         else:
             assert partitions.get(key) == expected.get(key)
         assert (partitions.checked, partitions.findings, partitions.with_findings) == _recounted(partitions)
+        assert len(partitions) == len(expected) and partitions.keys() == sorted(expected)
     assert partitions.decoded() == expected
     assert Partitions.decode(partitions.encoded()).decoded() == expected
+    assert partitions.packed() == Partitions.of(expected).packed()  # the runs copied as stored fit in between
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.dictionaries(KEYS, ENTRIES), st.dictionaries(KEYS, ENTRIES), st.sets(KEYS))
+def test_an_updated_state_packs_as_one_built_afresh(
+    doc: dict[str, Entry], put: dict[str, Entry], read: set[str]
+) -> None:
+    """Entries as stored, decoded, replaced and added pack into the same bytes as the same entries packed anew."""
+    stored = Partitions.decode(Partitions.of(doc).encoded())
+    for key in read:
+        stored.get(key)
+    assert stored.updated(put).packed() == Partitions.of({**doc, **put}).packed()
+    assert stored.decoded() == doc  # the copy left it as it was
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.dictionaries(KEYS, ENTRIES), st.sets(KEYS), st.sets(st.sampled_from(["SP-1", "SP-7", "W2", "message W1"])))
+def test_the_entries_holding_a_name_are_found_in_the_stored_bytes(
+    doc: dict[str, Entry], read: set[str], names: set[str]
+) -> None:
+    stored = Partitions.decode(Partitions.of(doc).encoded())
+    for key in read:
+        stored.get(key)
+    needles = [msgspec.json.encode(name) for name in names]
+    among = set(list(doc)[::2])
+    expected = {key for key in among if any(n in msgspec.json.encode(doc[key]) for n in needles)}
+    assert stored.holding(needles, among) == expected

@@ -146,7 +146,7 @@ def _tasks(
 
     # Rules that read the same kinds with the same partition keys get the same chunks: partitioned (and
     # packed for shipping, Chunk.__reduce__) once, kept until the last such rule took them.
-    users = Counter(_partitioning(c) for c, fixed in zip(compiled, given, strict=True) if fixed is None)
+    users = Counter(partitioning(c) for c, fixed in zip(compiled, given, strict=True) if fixed is None)
     shared: dict[tuple[tuple[str, tuple[str, ...]], ...], tuple[dict[str, list[int]], list[list[Chunk]]]] = {}
     # Rules evaluated in part that partition alike often evaluate the same partitions (those the same facts
     # touched): a rule's chunks are kept until the next rule partitioning alike, which takes them if so.
@@ -157,7 +157,7 @@ def _tasks(
         fixed = given[index]
         if fixed is not None:
             judged = periods[index] if periods else None
-            ids, signature = _member_ids(fixed), _partitioning(compiled[index])
+            ids, signature = _member_ids(fixed), partitioning(compiled[index])
             alike = last_fixed.get(signature)
             if alike is not None and alike[0] == ids and not judged and not alike[1]:
                 batches = alike[2]  # the same partitions as the rule before: the same chunks, packed once
@@ -165,7 +165,7 @@ def _tasks(
                 batches = _batches(fixed, judged)
             last_fixed[signature] = (ids, judged, batches)
         else:
-            signature = _partitioning(compiled[index])
+            signature = partitioning(compiled[index])
             made = shared.get(signature)
             if made is None:
                 partitions = _partitions(compiled[index], by_kind)
@@ -181,8 +181,9 @@ def _tasks(
         yield [Task(index, batch) for batch in batches]
 
 
-def _partitioning(compiled: CompiledRule) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    """What a rule's chunks depend on: its kinds and the partition-key fields of each."""
+def partitioning(compiled: CompiledRule) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """What a rule's chunks and its facts' partition keys depend on: its kinds and the partition-key fields of
+    each."""
     return tuple(sorted(compiled._key_fields_by_kind.items()))
 
 

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from auditor import __version__
 from auditor.engine.compiler import CadenceRule, CompiledRule, MatchRule, compile_rule
-from auditor.engine.evaluate import Groups
+from auditor.engine.evaluate import Groups, partitioning
 from auditor.engine.facts import EngineFact, epoch
 from auditor.engine.states import (
     Entry,
@@ -53,7 +53,7 @@ from auditor.store.models import FactRow, RuleState, Sweep
 from auditor.store.value_list import among
 from auditor.store.watermark import fact_watermark, facts_intact
 
-CACHE_FORMAT = 5
+CACHE_FORMAT = 6
 """Bump when what a partition's outcome means or how it is stored changes: every state then counts as stale."""
 Loader = Callable[[Session, set[str], datetime], list[EngineFact]]
 
@@ -211,8 +211,12 @@ def _plan_changes(
     touched = [fact for fact, _, _ in added] + [fact for fact, _, _ in replaced]
     docs = documents(session, [compiled[i].rule.id for i in usable])
     wanted: dict[int, dict[str, list[int]]] = {}
+    keyed: dict[Any, tuple[dict[str, list[EngineFact]], dict[str, list[EngineFact]]]] = {}
     for i in usable:
-        wanted[i] = _plan_rule(plan, i, compiled[i], touched, joined, gone, docs[compiled[i].rule.id])
+        alike = (frozenset(compiled[i].kinds()), partitioning(compiled[i]))  # the same kinds, keyed the same
+        if alike not in keyed:
+            keyed[alike] = _by_key(compiled[i], touched), _by_key(compiled[i], joined)
+        wanted[i] = _plan_rule(plan, i, compiled[i], *keyed[alike], gone, docs[compiled[i].rule.id])
         plan.reasons.pop(compiled[i].rule.id, None)
     for i in sorted(plan.by_occurrence):
         _narrow(session, plan, i, compiled[i], wanted[i], joined)
@@ -227,16 +231,30 @@ def _plan_changes(
         plan.groups[i] = {key: [loaded[row_id] for row_id in ids] for key, ids in keys.items()}
 
 
+def _by_key(compiled: CompiledRule, facts: list[EngineFact]) -> dict[str, list[EngineFact]]:
+    """The facts of a rule's kinds by the partition keys they belong to, each key's in the facts' order."""
+    kinds = compiled.kinds()
+    out: dict[str, list[EngineFact]] = {}
+    for fact in facts:
+        if fact.kind in kinds:
+            for key in compiled.keys_of(fact):
+                out.setdefault(key, []).append(fact)
+    return out
+
+
 def _plan_rule(
     plan: Plan,
     index: int,
     compiled: CompiledRule,
-    touched: list[EngineFact],
-    joined: list[EngineFact],
+    changes: dict[str, list[EngineFact]],
+    arrivals: dict[str, list[EngineFact]],
     gone: set[int],
     doc: Partitions,
 ) -> dict[str, list[int]]:
     """One rule's plan; returns the row ids to evaluate per partition (whole, or some cadence periods).
+
+    `changes`: the changed facts (new rows and the versions they replaced) by the rule's partition keys;
+    `arrivals`: the new current rows in the window by those keys (`_by_key`).
 
     A touched partition stands, with its new members, when none of the changed facts (new or replaced
     versions) is one the engine would assert for this rule; a cadence partition whose member facts did not
@@ -244,17 +262,6 @@ def _plan_rule(
     partition where only facts of its one fact role changed is judged again only for those facts
     (`_occurrence_role`: each is an occurrence of its own; `_narrow` adds the other roles' facts).
     """
-    rule_kinds = compiled.kinds()
-    changes: dict[str, list[EngineFact]] = {}
-    for fact in touched:
-        if fact.kind in rule_kinds:
-            for key in compiled.keys_of(fact):
-                changes.setdefault(key, []).append(fact)
-    arrivals: dict[str, list[EngineFact]] = {}
-    for fact in joined:
-        if fact.kind in rule_kinds:
-            for key in compiled.keys_of(fact):
-                arrivals.setdefault(key, []).append(fact)
     cadence = isinstance(compiled, CadenceRule)
     spans = _Spans([_span(p) for p in compiled.periods] if isinstance(compiled, CadenceRule) else [])
     single = _occurrence_role(compiled)
@@ -266,7 +273,7 @@ def _plan_rule(
     check = compiled.check if cadence else None
     for key, changed in changes.items():
         stored = stored_of[key]
-        text, member_times, parsed = _new_members(stored, arrivals.get(key, []), changed, gone, check)
+        text, member_times = _new_members(stored, arrivals.get(key, []), changed, gone, check)
         if not text:
             continue  # no member left: the partition is gone
         roles = {role for fact in changed for role in compiled.roles_of(fact)}
@@ -274,23 +281,23 @@ def _plan_rule(
             carried[key] = [text, stored[1], stored[2], member_times]  # only facts the engine never asserts changed
             touched[key] = frozenset()
             continue
-        ids = parsed if parsed is not None else unpack_ids(text)
         if single is not None and stored is not None and roles == {single[0]}:
             alias, kind = single
             occurrences = {_occurrence(compiled, alias, fact) for fact in changed if fact.kind == kind}
-            evaluate[key] = ids  # narrowed to the changed facts and the other roles' facts (`_narrow`)
+            evaluate[key] = unpack_ids(text)  # narrowed to the changed facts and the other roles' facts (`_narrow`)
             plan.partial[index][key] = Partial(occurrences, text, stored, member_times)
             plan.by_occurrence.add(index)
             touched[key] = frozenset(occurrences)
             continue
         periods = _periods(compiled, changed, roles, spans) if stored is not None else None
         if periods is None:
-            evaluate[key] = ids
+            evaluate[key] = unpack_ids(text)
             continue
         if not periods:
             carried[key] = [text, stored[1], stored[2], member_times]  # every change lies outside the judged periods
             touched[key] = frozenset()
             continue
+        ids = unpack_ids(text)
         evaluate[key] = _members_for(ids, dict(zip(ids, json.loads(member_times), strict=True)), periods)
         plan.partial[index][key] = Partial({label for _, _, label in periods}, text, stored, member_times)
         touched[key] = frozenset(label for _, _, label in periods)
@@ -304,30 +311,36 @@ def _new_members(
     changed: list[EngineFact],
     gone: set[int],
     check: Any,
-) -> tuple[str, str, list[int] | None]:
+) -> tuple[str, str]:
     """A touched partition's members after the change, as stored: their row ids (`pack_ids`) and, for a cadence
-    rule (`check` given), their expected times (`times_text`); and the row ids as a list when they were parsed.
+    rule (`check` given), their expected times (`times_text`).
 
     The stored members all have ids up to the base sweep's highest, the arrivals (in id order) above it: the
-    members stay in id order with the arrivals put after them. When none of the partition's changed facts is a
-    replaced version (only arrivals), no stored member is gone: the stored texts are extended as they are, not
-    parsed and written again.
+    members stay in id order with the arrivals put after them. The stored texts are not parsed: a member
+    replaced since (one of the partition's changed facts) is cut out of both at its place, which its row id's
+    text gives (the times are JSON numbers and nulls, one per member, so the same place).
     """
-    new_ids = [fact.row_id for fact in arrivals]
-    new_times = [expect_time(check, fact) for fact in arrivals] if check is not None else []
-    if stored is not None and not any(fact.row_id in gone for fact in changed):
-        text = ",".join(part for part in (stored[0], pack_ids(new_ids)) if part)
-        if check is None:
-            return text, times_text([]), None
-        if not new_times:
-            return text, stored[3], None
-        return text, (stored[3][:-1] + "," if stored[3] != "[]" else "[") + times_text(new_times)[1:], None
-    stored_ids = unpack_ids(stored[0]) if stored is not None else []
-    stored_times = json.loads(stored[3]) if check is not None and stored is not None else [None] * len(stored_ids)
-    kept = [(row_id, at) for row_id, at in zip(stored_ids, stored_times, strict=True) if row_id not in gone]
-    ids = [row_id for row_id, _ in kept] + new_ids
-    times = [at for _, at in kept] + new_times if check is not None else []
-    return pack_ids(ids), times_text(times), ids
+    new_ids = pack_ids([fact.row_id for fact in arrivals])
+    new_times = times_text([expect_time(check, fact) for fact in arrivals])[1:-1] if check is not None else ""
+    ids, times = (stored[0], stored[3]) if stored is not None else ("", "[]")
+    replaced = {str(fact.row_id) for fact in changed if fact.row_id in gone}
+    if ids and replaced:
+        members = ids.split(",")
+        cut = sorted(at for at, row_id in enumerate(members) if row_id in replaced) if len(replaced) > 1 else []
+        if len(replaced) == 1 and (row_id := next(iter(replaced))) in members:
+            cut = [members.index(row_id)]
+        if cut:
+            moments = times[1:-1].split(",") if check is not None else []
+            for at in reversed(cut):
+                del members[at]
+                if moments:
+                    del moments[at]
+            ids, times = ",".join(members), "[" + ",".join(moments) + "]"
+    if new_ids:
+        ids = f"{ids},{new_ids}" if ids else new_ids
+        if check is not None:
+            times = f"{times[:-1]},{new_times}]" if times != "[]" else f"[{new_times}]"
+    return ids, times if check is not None else "[]"
 
 
 def _occurrence_role(compiled: CompiledRule) -> tuple[str, str] | None:

@@ -20,9 +20,7 @@ equals a full sweep; tests/test_incremental_sweep.py checks it.
 
 from __future__ import annotations
 
-import bisect
 import dataclasses
-import itertools
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from fnmatch import fnmatchcase
@@ -153,20 +151,9 @@ def _suspects(rule_id: str, partitions: Partitions, keys: set[str], patterns: li
 def _naming(partitions: Partitions, names: set[str]) -> set[str]:
     """The partitions with findings whose stored entry holds one of the names as a JSON string (all of them when
     there are too many names to search for, MAX_NEEDLES)."""
-    keys = sorted(partitions.with_findings)
     if len(names) > MAX_NEEDLES:
-        return set(keys)
-    texts = [partitions.stored(key) for key in keys]
-    starts = list(itertools.accumulate((len(text) for text in texts), initial=0))
-    joined = b"".join(texts)
-    hits: set[str] = set()
-    for needle in map(msgspec.json.encode, sorted(names)):
-        at = joined.find(needle)
-        while at >= 0:
-            index = bisect.bisect_right(starts, at) - 1
-            hits.add(keys[index])
-            at = joined.find(needle, starts[index + 1])  # on to the next partition
-    return hits
+        return set(partitions.with_findings)
+    return partitions.holding([msgspec.json.encode(name) for name in sorted(names)], partitions.with_findings)
 
 
 def roster_changes(

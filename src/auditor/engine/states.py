@@ -6,12 +6,14 @@ and builds the states the sweep stores; docs/engine.md describes the format.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import json
-import zlib
+import sys
+from array import array
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from operator import itemgetter
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import msgspec
@@ -24,7 +26,7 @@ from auditor.findings import Finding
 from auditor.findings.accountability import PERSON_FIELDS
 from auditor.rulebook import Rule
 from auditor.rulebook.templates import CadenceCheck
-from auditor.store.compression import compress, decompress
+from auditor.store.compression import compress_pieces, decompress
 from auditor.store.models import RuleState
 
 if TYPE_CHECKING:
@@ -63,34 +65,61 @@ def expect_time(check: CadenceCheck, fact: EngineFact) -> int | float | None:
 
 
 class Partitions:
-    """A rule's partitions as a sweep holds them: each stored entry is decoded only when it is read (most are
-    carried over as stored, and stored again as they were), while the number of judgements and findings of all
-    entries, and the keys of the entries with findings, are kept up to date beside them."""
+    """A rule's partitions as a sweep holds them: the entries as stored, each decoded only when it is read (most
+    are carried over as stored, and stored again as they were), and the entries decoded or put in since; the
+    number of judgements and findings of all entries, and the keys of the entries with findings, are kept up to
+    date beside them.
 
-    def __init__(
-        self,
-        entries: dict[str, Entry | msgspec.Raw] | None = None,
-        checked: int = 0,
-        findings: int = 0,
-        with_findings: set[str] | None = None,
-    ) -> None:
-        self.entries = entries if entries is not None else {}
-        self.checked, self.findings = checked, findings
-        self.with_findings = with_findings if with_findings is not None else set()
+    As stored (`packed`): a header (the counts, the keys with findings, every key, sorted), the length of each
+    entry, and the entries (JSON) one after the other. Reading a state parses the header only; a key is found by
+    bisecting the keys, its entry by the lengths before it. Storing it again copies the runs of entries left as
+    they were and writes only the others."""
+
+    def __init__(self) -> None:
+        self._keys: list[str] = []  # the stored keys, sorted
+        self._lengths = array("I")  # the length of each stored entry
+        self._raw: bytes = b""  # what `packed` gave: the entries start at `_origin`
+        self._origin = 0
+        self._starting: list[int] | None = None  # where each stored entry starts in `_raw` (worked out when needed)
+        self._changed: dict[str, Entry] = {}  # entries decoded or put in since: these are current
+        self._hidden: dict[str, int] = {}  # stored keys taken out or in `_changed` (not current as stored): where
+        self.checked = self.findings = 0
+        self.with_findings: set[str] = set()
 
     @classmethod
     def of(cls, entries: Mapping[str, Entry]) -> Partitions:
         """Partitions of decoded entries (counted here)."""
         return cls().updated(entries)
 
+    @property
+    def changed(self) -> set[str]:
+        """The keys of the entries decoded or put in since the state was read."""
+        return set(self._changed)
+
     def __len__(self) -> int:
-        return len(self.entries)
+        return len(self._keys) - len(self._hidden) + len(self._changed)
+
+    def _position(self, key: str) -> int:
+        """Where a key is among the stored ones (-1: not stored)."""
+        index = bisect.bisect_left(self._keys, key)
+        return index if index < len(self._keys) and self._keys[index] == key else -1
+
+    def _starts(self) -> list[int]:
+        if self._starting is None:
+            self._starting = list(itertools.accumulate(self._lengths, initial=self._origin))
+        return self._starting
 
     def get(self, key: str) -> Entry | None:
         """A partition's entry (decoded now if it was not yet)."""
-        entry = self.entries.get(key)
-        if isinstance(entry, msgspec.Raw):
-            entry = self.entries[key] = _ENTRY.decode(entry)
+        entry = self._changed.get(key)
+        if entry is not None or key in self._hidden:
+            return entry
+        index = self._position(key)
+        if index < 0:
+            return None
+        starts = self._starts()
+        entry = self._changed[key] = _ENTRY.decode(memoryview(self._raw)[starts[index] : starts[index + 1]])
+        self._hidden[key] = index
         return entry
 
     def __getitem__(self, key: str) -> Entry:
@@ -99,16 +128,21 @@ class Partitions:
             raise KeyError(key)
         return entry
 
-    def stored(self, key: str) -> bytes | msgspec.Raw:
+    def stored(self, key: str) -> bytes:
         """A partition's entry as stored (JSON): as it was read, or written now when it was decoded or put in."""
-        entry = self.entries[key]
-        return entry if isinstance(entry, msgspec.Raw) else _ENCODER.encode(entry)
+        if key in self._changed or key in self._hidden:
+            return _ENCODER.encode(self[key])
+        index = self._position(key)
+        if index < 0:
+            raise KeyError(key)
+        starts = self._starts()
+        return self._raw[starts[index] : starts[index + 1]]
 
     def pop(self, key: str) -> Entry | None:
         """Take a partition's entry out (None: there is none)."""
         entry = self.get(key)
         if entry is not None:
-            del self.entries[key]
+            del self._changed[key]
             self.checked -= len(entry[1])
             self.findings -= len(entry[2])
             self.with_findings.discard(key)
@@ -116,15 +150,27 @@ class Partitions:
 
     def __setitem__(self, key: str, entry: Entry) -> None:
         self.pop(key)
-        self.entries[key] = entry
+        self._put(key, entry)
+
+    def _put(self, key: str, entry: Entry) -> None:
+        """Put in an entry whose key is not current."""
+        self._changed[key] = entry
+        if key not in self._hidden and (index := self._position(key)) >= 0:
+            self._hidden[key] = index
         self.checked += len(entry[1])
         self.findings += len(entry[2])
         if entry[2]:
             self.with_findings.add(key)
 
+    def keys(self) -> list[str]:
+        """Every partition's key, sorted."""
+        hidden = self._hidden
+        stored = self._keys if not hidden else [key for key in self._keys if key not in hidden]
+        return sorted([*stored, *self._changed])
+
     def items(self) -> Iterator[tuple[str, Entry]]:
-        """Every partition, decoded."""
-        for key in list(self.entries):
+        """Every partition, decoded (by key)."""
+        for key in self.keys():
             yield key, self[key]
 
     def items_with_findings(self) -> Iterator[tuple[str, Entry]]:
@@ -132,16 +178,34 @@ class Partitions:
         for key in sorted(self.with_findings):
             yield key, self[key]
 
+    def holding(self, needles: Sequence[bytes], among: set[str]) -> set[str]:
+        """The keys, of those `among`, whose entry as stored holds one of the needles (searched in the stored
+        bytes as they are; the entries decoded or put in since are written first)."""
+        hits = {key for key in self._changed if key in among and any(n in self.stored(key) for n in needles)}
+        if not self._keys:
+            return hits
+        starts, keys, hidden, raw = self._starts(), self._keys, self._hidden, self._raw
+        end = starts[-1]
+        for needle in needles:
+            at = raw.find(needle, self._origin, end)
+            while at >= 0:
+                index = bisect.bisect_right(starts, at) - 1
+                key = keys[index]
+                if key in among and key not in hidden:
+                    hits.add(key)
+                at = raw.find(needle, starts[index + 1], end)  # on to the next entry
+        return hits
+
     def updated(self, entries: Mapping[str, Entry]) -> Partitions:
-        """A copy with these entries put in (this one is left as it is; a full sweep's hundreds of thousands of
-        entries are counted in bulk, not put in one by one)."""
-        copy = Partitions(dict(self.entries), self.checked, self.findings, set(self.with_findings))
-        for key in [key for key in entries if key in copy.entries]:  # replaced: few (partitions judged in part)
+        """A copy with these entries put in (this one is left as it is; the entries as stored are shared)."""
+        copy = Partitions()
+        copy._keys, copy._lengths, copy._raw, copy._origin = self._keys, self._lengths, self._raw, self._origin
+        copy._starting = self._starting
+        copy._changed, copy._hidden = dict(self._changed), dict(self._hidden)
+        copy.checked, copy.findings, copy.with_findings = self.checked, self.findings, set(self.with_findings)
+        for key, entry in entries.items():
             copy.pop(key)
-        copy.entries.update(entries)
-        copy.checked += sum(map(len, map(itemgetter(1), entries.values())))
-        copy.findings += sum(map(len, map(itemgetter(2), entries.values())))
-        copy.with_findings.update(key for key, entry in entries.items() if entry[2])
+            copy._put(key, entry)
         return copy
 
     def decoded(self) -> dict[str, Entry]:
@@ -149,34 +213,81 @@ class Partitions:
         return dict(self.items())
 
     def encoded(self) -> bytes:
-        """As stored: compressed JSON (store/compression.py) of the counts, the keys with findings and the
-        entries (those never decoded are written as they were read)."""
-        return compress(self.json())
+        """As stored: `packed`, compressed (store/compression.py)."""
+        return compress_pieces(self.pieces())
 
-    def json(self) -> bytes:
-        """What `encoded` compresses."""
-        stored = _Stored(self.checked, self.findings, sorted(self.with_findings), self.entries)  # type: ignore[arg-type]
-        return _ENCODER.encode(stored)
+    def packed(self) -> bytes:
+        """What `encoded` compresses (the class docstring)."""
+        return b"".join(self.pieces())
+
+    def pieces(self) -> list[bytes | memoryview]:
+        """`packed` in pieces, to be joined or compressed one after the other: the runs of entries left as stored
+        are views of the stored bytes, the others written (JSON) where their keys sort."""
+        stored_keys, stored_lengths, count = self._keys, self._lengths, len(self._keys)
+        starts, data = (self._starts(), memoryview(self._raw)) if count else ([self._origin], memoryview(b""))
+        keys: list[str] = []
+        lengths = array("I")
+        pieces: list[bytes | memoryview] = []
+        changed, hidden = self._changed, self._hidden
+        order = sorted(changed)
+        places = [hidden[key] if key in hidden else bisect.bisect_left(stored_keys, key) for key in order]
+        skipped = [*sorted(hidden.values()), count]  # stored entries left out (taken out, or written anew)
+        cursor = skip = 0  # the next stored entry to copy, and the next one left out
+        for key, place in zip([*order, None], [*places, count], strict=True):
+            while cursor < place:  # the stored entries up to where this one goes, but those left out
+                stop = skipped[skip] if skipped[skip] < place else place
+                if stop > cursor:
+                    keys += stored_keys[cursor:stop]
+                    lengths += stored_lengths[cursor:stop]
+                    pieces.append(data[starts[cursor] : starts[stop]])
+                if stop == skipped[skip]:
+                    stop, skip = stop + 1, skip + 1
+                cursor = stop
+            if key is not None:
+                text = _ENCODER.encode(changed[key])
+                keys.append(key)
+                lengths.append(len(text))
+                pieces.append(text)
+        header = _ENCODER.encode(_Header(self.checked, self.findings, sorted(self.with_findings), keys))
+        if sys.byteorder != "little":
+            lengths.byteswap()
+        return [len(header).to_bytes(4, "little"), header, lengths.tobytes(), *pieces]
 
     @classmethod
     def decode(cls, blob: bytes) -> Partitions:
-        """What `encoded` stored (states stored by earlier sweeps are zlib-compressed)."""
-        stored = _STORED.decode(decompress(blob, earlier=zlib.decompress))
-        return cls(stored.partitions, stored.checked, stored.findings, set(stored.with_findings))  # type: ignore[arg-type]
+        """What `encoded` stored (only its header is parsed now)."""
+        raw = decompress(blob, earlier=_earlier)
+        size = int.from_bytes(raw[:4], "little")
+        header = _HEADER.decode(memoryview(raw)[4 : 4 + size])
+        partitions = cls()
+        partitions._keys = header.keys
+        partitions._lengths.frombytes(raw[4 + size : 4 + size + 4 * len(header.keys)])
+        if sys.byteorder != "little":
+            partitions._lengths.byteswap()
+        partitions._raw, partitions._origin = raw, 4 + size + 4 * len(header.keys)
+        partitions.checked, partitions.findings = header.checked, header.findings
+        partitions.with_findings = set(header.with_findings)
+        return partitions
 
 
-class _Stored(msgspec.Struct):
-    """A rule's stored state: the counts of all entries' judgements and findings, the keys of the entries with
-    findings, and the entries themselves (left undecoded when read)."""
+class _Header(msgspec.Struct, array_like=True):
+    """The head of a stored state: the counts of all entries' judgements and findings, the keys of the entries
+    with findings, and every key (sorted, the entries' order)."""
 
     checked: int
     findings: int
     with_findings: list[str]
-    partitions: dict[str, msgspec.Raw]
+    keys: list[str]
 
 
-_STORED = msgspec.json.Decoder(_Stored)
+_HEADER = msgspec.json.Decoder(_Header)
 _ENTRY = msgspec.json.Decoder(list[Any])
+
+
+def _earlier(blob: bytes) -> bytes:
+    """States of an earlier format are never read: their fingerprint (`CACHE_FORMAT`) makes a sweep evaluate
+    their rules in full."""
+    raise ValueError("a rule state of an earlier format (evaluated in full by the next sweep)")
 
 
 def documents(session: Session, rule_ids: list[str]) -> dict[str, Partitions]:
@@ -307,12 +418,12 @@ def times_text(times: list[Any]) -> str:
 
 def encoding(states: Mapping[str, Partitions]) -> Future[dict[str, bytes]]:
     """Each rule's new partition states as stored (`Partitions.encoded`), compressed in a thread of its own: the
-    states are written as JSON here (msgspec, a third of the time, holding the interpreter lock), and Zstandard,
-    which releases the lock, compresses them on the other core while the sweep stores its rows."""
-    written = {rule_id: partitions.json() for rule_id, partitions in states.items()}
+    states are packed here (`Partitions.pieces`, holding the interpreter lock), and Zstandard, which releases
+    the lock, compresses them on the other core while the sweep stores its rows."""
+    written = {rule_id: partitions.pieces() for rule_id, partitions in states.items()}
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="encode-states")
     try:
-        return pool.submit(lambda: {rule_id: compress(text) for rule_id, text in written.items()})
+        return pool.submit(lambda: {rule_id: compress_pieces(pieces) for rule_id, pieces in written.items()})
     finally:
         pool.shutdown(wait=False)  # the thread ends once it compressed them
 

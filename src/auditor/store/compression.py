@@ -8,7 +8,7 @@ earlier format, read again from the facts.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import zstandard
 
@@ -18,6 +18,12 @@ ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"  # a Zstandard frame's first bytes
 def compress(data: bytes) -> bytes:
     """`data` as a Zstandard frame."""
     return zstandard.ZstdCompressor(level=1).compress(data)
+
+
+def compress_pieces(pieces: Sequence[bytes | memoryview]) -> bytes:
+    """The pieces joined, as one Zstandard frame (as `compress` gives it), without joining them first."""
+    compressor = zstandard.ZstdCompressor(level=1).compressobj(size=sum(len(piece) for piece in pieces))
+    return b"".join([*map(compressor.compress, pieces), compressor.flush()])
 
 
 def decompress(blob: bytes, earlier: Callable[[bytes], bytes]) -> bytes:
