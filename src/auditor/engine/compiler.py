@@ -624,10 +624,12 @@ class CompiledRule:
         for role, pattern in self.role_patterns.items():
             if pattern.kind != fact.kind:
                 continue
-            base = self.encode(fact) if base is None else base
             test = self.role_tests.get(role, _NEVER)
-            if test is None or test(base):
-                out.append(role)
+            if test is not None:
+                base = self.encode(fact) if base is None else base  # encoded only for a test
+                if not test(base):
+                    continue
+            out.append(role)
         return out
 
     @cached_property

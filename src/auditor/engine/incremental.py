@@ -53,7 +53,7 @@ from auditor.store.models import FactRow, RuleState, Sweep
 from auditor.store.value_list import among
 from auditor.store.watermark import fact_watermark, facts_intact
 
-CACHE_FORMAT = 6
+CACHE_FORMAT = 7
 """Bump when what a partition's outcome means or how it is stored changes: every state then counts as stale."""
 Loader = Callable[[Session, set[str], datetime], list[EngineFact]]
 

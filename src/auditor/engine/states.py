@@ -70,8 +70,9 @@ class Partitions:
     number of judgements and findings of all entries, and the keys of the entries with findings, are kept up to
     date beside them.
 
-    As stored (`packed`): a header (the counts, the keys with findings, every key, sorted), the length of each
-    entry, and the entries (JSON) one after the other. Reading a state parses the header only; a key is found by
+    As stored (`packed`): a header (JSON: the counts and the keys with findings), every key (JSON, sorted), the
+    length of each entry, and the entries (JSON) one after the other; the header and the keys each after their
+    length. Reading a state parses the header only; a key is found by
     bisecting the keys, its entry by the lengths before it. Storing it again copies the runs of entries left as
     they were and writes only the others."""
 
@@ -80,6 +81,7 @@ class Partitions:
         self._lengths = array("I")  # the length of each stored entry
         self._raw: bytes = b""  # what `packed` gave: the entries start at `_origin`
         self._origin = 0
+        self._keys_at = (0, 0)  # where the keys are in `_raw`, as JSON
         self._starting: list[int] | None = None  # where each stored entry starts in `_raw` (worked out when needed)
         self._changed: dict[str, Entry] = {}  # entries decoded or put in since: these are current
         self._hidden: dict[str, int] = {}  # stored keys taken out or in `_changed` (not current as stored): where
@@ -200,7 +202,7 @@ class Partitions:
         """A copy with these entries put in (this one is left as it is; the entries as stored are shared)."""
         copy = Partitions()
         copy._keys, copy._lengths, copy._raw, copy._origin = self._keys, self._lengths, self._raw, self._origin
-        copy._starting = self._starting
+        copy._starting, copy._keys_at = self._starting, self._keys_at
         copy._changed, copy._hidden = dict(self._changed), dict(self._hidden)
         copy.checked, copy.findings, copy.with_findings = self.checked, self.findings, set(self.with_findings)
         for key, entry in entries.items():
@@ -248,39 +250,49 @@ class Partitions:
                 keys.append(key)
                 lengths.append(len(text))
                 pieces.append(text)
-        header = _ENCODER.encode(_Header(self.checked, self.findings, sorted(self.with_findings), keys))
+        header = _ENCODER.encode(_Header(self.checked, self.findings, sorted(self.with_findings)))
+        read = self._keys_at[1] > 0
+        if read and len(changed) == len(hidden) and all(key in hidden for key in changed):  # the keys as read
+            listed: bytes | memoryview = memoryview(self._raw)[self._keys_at[0] : self._keys_at[1]]
+        else:
+            listed = _ENCODER.encode(keys)
         if sys.byteorder != "little":
             lengths.byteswap()
-        return [len(header).to_bytes(4, "little"), header, lengths.tobytes(), *pieces]
+        sizes = [len(header).to_bytes(4, "little"), len(listed).to_bytes(4, "little")]
+        return [sizes[0], header, sizes[1], listed, lengths.tobytes(), *pieces]
 
     @classmethod
     def decode(cls, blob: bytes) -> Partitions:
         """What `encoded` stored (only its header is parsed now)."""
         raw = decompress(blob, earlier=_earlier)
+        view = memoryview(raw)
         size = int.from_bytes(raw[:4], "little")
-        header = _HEADER.decode(memoryview(raw)[4 : 4 + size])
+        header = _HEADER.decode(view[4 : 4 + size])
+        at = 8 + size
+        end = at + int.from_bytes(raw[4 + size : at], "little")
         partitions = cls()
-        partitions._keys = header.keys
-        partitions._lengths.frombytes(raw[4 + size : 4 + size + 4 * len(header.keys)])
+        partitions._keys, partitions._keys_at = _KEYS.decode(view[at:end]), (at, end)
+        origin = end + 4 * len(partitions._keys)
+        partitions._lengths.frombytes(raw[end:origin])
         if sys.byteorder != "little":
             partitions._lengths.byteswap()
-        partitions._raw, partitions._origin = raw, 4 + size + 4 * len(header.keys)
+        partitions._raw, partitions._origin = raw, origin
         partitions.checked, partitions.findings = header.checked, header.findings
         partitions.with_findings = set(header.with_findings)
         return partitions
 
 
 class _Header(msgspec.Struct, array_like=True):
-    """The head of a stored state: the counts of all entries' judgements and findings, the keys of the entries
-    with findings, and every key (sorted, the entries' order)."""
+    """The head of a stored state: the counts of all entries' judgements and findings, and the keys of the
+    entries with findings."""
 
     checked: int
     findings: int
     with_findings: list[str]
-    keys: list[str]
 
 
 _HEADER = msgspec.json.Decoder(_Header)
+_KEYS = msgspec.json.Decoder(list[str])
 _ENTRY = msgspec.json.Decoder(list[Any])
 
 
