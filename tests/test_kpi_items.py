@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from auditor.engine.kpi_job import KpiJob, shared_url
 from auditor.kpis import KpiSettings, window_kpis
-from auditor.kpis.items import RECORDS, Items, current_items, decode_records, read_items, stored_usable
+from auditor.kpis.items import DELTA_SHARE, RECORDS, Items, current_items, decode_records, read_items, stored_usable
 from auditor.kpis.window import KpiWindow
 from auditor.store import open_database
 from auditor.store.models import FactRow, KpiItems, Sweep
@@ -155,4 +155,47 @@ def test_the_kpis_do_not_depend_on_the_order_of_the_records(tmp_path: Path) -> N
     in_order = window_kpis(engine, window)
     assert window_kpis(engine, window, items=items) == in_order
     assert window_kpis(engine, window, items=backwards) == in_order
+    engine.dispose()
+
+
+def _blob(engine) -> bytes:  # type: ignore[no-untyped-def]
+    with Session(engine) as session:
+        return session.execute(select(KpiItems.records)).scalar_one()
+
+
+def _stored(engine) -> tuple[bytes, bytes]:  # type: ignore[no-untyped-def]
+    """The records stored in full and the changes since, as stored."""
+    return msgspec.msgpack.decode(_blob(engine), type=tuple[bytes, bytes])
+
+
+def test_a_re_sweep_stores_the_changes_beside_the_records_as_read(tmp_path: Path, db_url: str) -> None:
+    """A re-sweep writes the records stored in full back as it read them, with the changes since; with more
+    changes than DELTA_SHARE of the records, the records are stored in full again."""
+    org = generate(tmp_path / "org", seed=4, reps=3, months=2)
+    engine = open_database(db_url)
+    _ingest(engine, sorted(org.files))
+    _sweep(engine, org.as_of, org.since)
+    with Session(engine) as session:
+        window = KpiWindow.of_sweep(session.execute(select(Sweep).order_by(Sweep.id.desc())).scalars().first())
+        request = session.execute(
+            select(FactRow.payload).where(FactRow.kind == "material_request", FactRow.current.is_(True)).limit(1)
+        ).scalar_one()
+    full, _ = _stored(engine)
+    assert decode_records(_blob(engine)) == _anew(engine, window).records
+    path = tmp_path / "changes.jsonl"
+    path.write_text(json.dumps(dict(request, quantity=request["quantity"] + 5)) + "\n", encoding="utf-8")
+    _ingest(engine, [path])
+    _sweep(engine, org.as_of, org.since)
+    again, changes = _stored(engine)
+    assert again == full  # as read, not encoded again
+    blob = msgspec.msgpack.encode((again, changes))
+    assert decode_records(blob) == _anew(engine, window).records
+    assert decode_records(blob)["material_request"][request["id"]].quantity == request["quantity"] + 5
+    items = _current(engine, window)
+    assert items.full == full and set(items.changes) == {"material_request"}
+    records = sum(map(len, items.records.values()))
+    items.changes = {"mystery_shop": {f"gone-{n}": None for n in range(int(records * DELTA_SHARE) + 1)}}
+    rewritten, none = msgspec.msgpack.decode(items.encoded(), type=tuple[bytes, bytes])
+    assert rewritten != full and decode_records(items.encoded()) == items.records
+    assert decode_records(msgspec.msgpack.encode((rewritten, none))) == items.records
     engine.dispose()

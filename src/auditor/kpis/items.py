@@ -8,6 +8,10 @@ window replaces its natural id's record, any other row (superseded, or moved out
 Rows are never changed after ingest, so this gives exactly the current facts in the window; when fact rows
 were deleted (fewer rows up to the stored id than counted then) or the window differs, the records are read
 again from the facts.
+
+The records are stored in full once, then as the changes since (by natural id, the new record or none): a
+re-sweep writes back the full records as it read them, without encoding them again, and only the changes
+anew, until these outgrow a tenth of the records (`DELTA_SHARE`) and the records are stored in full again.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import msgspec
 from sqlalchemy import Text, delete, select, type_coerce
@@ -33,8 +37,10 @@ from auditor.store.watermark import facts_intact
 if TYPE_CHECKING:
     from auditor.engine.facts import EngineFact
 
-FORMAT = 2
+FORMAT = 3
 """Bump when a record's fields or their encoding change: stored records then count as stale."""
+DELTA_SHARE = 0.1
+"""The records are stored in full again when the changes stored since are more than this share of them."""
 
 
 class Visit(msgspec.Struct, array_like=True):
@@ -87,6 +93,8 @@ RECORDS: dict[str, type[msgspec.Struct]] = {
 """The record of each kind the KPIs read (their field names are the facts')."""
 _FIELDS = {kind: record.__struct_fields__[1:] for kind, record in RECORDS.items()}
 _CODECS = {kind: msgspec.msgpack.Decoder(dict[str, record]) for kind, record in RECORDS.items()}  # type: ignore[valid-type]
+_CHANGES = {kind: msgspec.msgpack.Decoder(dict[str, record | None]) for kind, record in RECORDS.items()}  # type: ignore[valid-type]
+_STORED = msgspec.msgpack.Decoder(tuple[bytes, bytes])
 _ENCODER = msgspec.msgpack.Encoder()
 
 
@@ -98,11 +106,20 @@ class Items:
     max_fact_id: int
     fact_rows: int
     _encoded: bytes | None = field(default=None, repr=False)
+    full: bytes | None = field(default=None, repr=False)
+    """The records stored in full (as read) that `changes` bring up to these; None: read from the facts."""
+    changes: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
+    """Per kind, by natural id, the record (None: gone) of every fact that changed since `full` was stored."""
 
     def encoded(self) -> bytes:
-        """The records as stored (encoded once, kept: the KPI process hands over only this)."""
+        """The records as stored (encoded once, kept: the KPI process hands over only this): the records in full
+        as read and the changes since, or, with too many changes (`DELTA_SHARE`) or none read, in full anew."""
         if self._encoded is None:
-            self._encoded = _encode(self.records)
+            changed = sum(map(len, self.changes.values()))
+            if self.full is None or changed > DELTA_SHARE * sum(map(len, self.records.values())):
+                self._encoded = _ENCODER.encode((_encode(self.records), _encode({})))
+            else:
+                self._encoded = _ENCODER.encode((self.full, _encode(self.changes)))
         return self._encoded
 
     def facts(self) -> dict[str, list[Any]]:
@@ -141,7 +158,8 @@ def current_items(session: Session, window: KpiWindow, max_fact_id: int, fact_ro
     the sweep's plan saw): the stored ones brought up to date, or read anew."""
     stored = _usable(session, window, (max_fact_id, fact_rows))
     if stored is not None:
-        items = Items(decode_records(stored.records), max_fact_id, fact_rows)
+        full, changes = _decoded(stored.records)
+        items = Items(_changed(full[1], changes), max_fact_id, fact_rows, full=full[0], changes=changes)
         _apply(session, items, FactRow.id.between(stored.max_fact_id + 1, max_fact_id), window)
         return items
     return read_items(session, window, max_fact_id, fact_rows)
@@ -188,7 +206,7 @@ def save_items(session: Session, sweep_id: int, window: KpiWindow, items: Items)
 
 def _apply(session: Session, items: Items, condition: Any, window: KpiWindow) -> None:
     """Fold fact rows (in id order) into the records: a current row in the window sets its natural id's record,
-    any other row removes it."""
+    any other row removes it (and into the changes, for records stored in full before)."""
     query = (
         select(
             FactRow.id,
@@ -202,12 +220,17 @@ def _apply(session: Session, items: Items, condition: Any, window: KpiWindow) ->
         .order_by(FactRow.id)
     )
     start, end = window.start, window.end
+    changes = items.changes if items.full is not None else None
     for row_id, kind, natural_id, current, at, payload in session.execute(query):
         into = items.records[kind]
         if current and at < end and (start is None or at >= start):
-            into[natural_id] = record(kind, row_id, decode_fields(kind, stored_payload(payload)))
+            into[natural_id] = now = record(kind, row_id, decode_fields(kind, stored_payload(payload)))
+        elif into.pop(natural_id, None) is not None:
+            now = None
         else:
-            into.pop(natural_id, None)
+            continue
+        if changes is not None:
+            changes.setdefault(kind, {})[natural_id] = now
 
 
 def _encode(records: dict[str, dict[str, Any]]) -> bytes:
@@ -219,14 +242,39 @@ def _encode(records: dict[str, dict[str, Any]]) -> bytes:
 def decode_records(blob: bytes) -> dict[str, dict[str, Any]]:
     """The records `Items.encoded` gave, by kind and natural id (records of an earlier format, some of them
     uncompressed, are never decoded: their fingerprint names their format)."""
-    packed = decompress(blob, earlier=_earlier_format)
-    parts = msgspec.msgpack.decode(packed, type=dict[str, bytes])
-    return {kind: _CODECS[kind].decode(parts[kind]) if kind in parts else {} for kind in RECORDS}
+    full, changes = _decoded(blob)
+    return _changed(full[1], changes)
+
+
+def _decoded(blob: bytes) -> tuple[tuple[bytes, dict[str, dict[str, Any]]], dict[str, dict[str, Any]]]:
+    """The records stored in full (as stored, and decoded) and the changes stored since."""
+    if blob[:1] != b"\x92":  # a MessagePack array of two: earlier formats were compressed maps or plain maps
+        _earlier_format(blob)
+    full, changes = _STORED.decode(blob)
+    return (full, _parts(full, _CODECS)), _parts(changes, _CHANGES)
+
+
+def _parts(blob: bytes, codecs: Mapping[str, msgspec.msgpack.Decoder[Any]]) -> dict[str, dict[str, Any]]:
+    """What `_encode` gave, by kind."""
+    parts = msgspec.msgpack.decode(decompress(blob, earlier=_earlier_format), type=dict[str, bytes])
+    return {kind: codecs[kind].decode(parts[kind]) for kind in RECORDS if kind in parts}
+
+
+def _changed(records: dict[str, dict[str, Any]], changes: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The records with the changes put in (in place)."""
+    for kind in RECORDS:
+        into = records.setdefault(kind, {})
+        for natural_id, now in changes.get(kind, {}).items():
+            if now is None:
+                into.pop(natural_id, None)
+            else:
+                into[natural_id] = now
+    return records
 
 
 def _at(value: Any) -> datetime:
     return value if value.__class__ is datetime else datetime(value.year, value.month, value.day)
 
 
-def _earlier_format(blob: bytes) -> bytes:
-    raise ValueError("KPI records of an earlier format (not compressed): read them again from the facts")
+def _earlier_format(blob: bytes) -> NoReturn:
+    raise ValueError("KPI records of an earlier format: read them again from the facts")
