@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from auditor.engine.runner import worker_context
+from auditor.engine.runner import without_main, worker_context
 from auditor.findings.query import gc_paused
 from auditor.kpis import KpiSettings, window_kpis
 from auditor.kpis.items import Items, current_items
@@ -42,7 +42,11 @@ class KpiJob:
         url = shared_url(engine)
         arguments = (records_and_kpis, url, window, max_fact_id, rows, settings.as_kwargs())
         self._starter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kpi-job")
-        self._submitted = self._starter.submit(self._pool.submit, *arguments)
+        self._submitted = self._starter.submit(self._start, *arguments)
+
+    def _start(self, *arguments: Any) -> Future[Any]:
+        with without_main():  # the pool starts its process on the first task
+            return self._pool.submit(*arguments)
 
     def result(self) -> Outcome:
         """The records and the KPIs (waiting for the KPIs if need be). The process encodes the records for

@@ -37,7 +37,9 @@ import multiprocessing.forkserver
 import os
 import signal
 import sys
+import threading
 import time
+import types
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -364,6 +366,28 @@ def start_fork_server() -> None:
     multiprocessing.forkserver.ensure_running()
 
 
+_STARTING = threading.Lock()
+
+
+@contextlib.contextmanager
+def without_main() -> Iterator[None]:
+    """Start processes (workers, the KPI process) without the caller's main script.
+
+    With the fork server, multiprocessing runs the main script's top level again in every process it starts,
+    unless the fork server preloaded it, which Python 3.11's never does (it looks for a key its own preparation
+    data does not have). A worker needs nothing of it; a script that imports more than the auditor (a benchmark,
+    a scheduled job) cost each of the dozens of workers of a sweep some milliseconds. While a process starts,
+    the main module looks like one without a file, which multiprocessing leaves alone.
+    """
+    with _STARTING:
+        main = sys.modules["__main__"]
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        try:
+            yield
+        finally:
+            sys.modules["__main__"] = main
+
+
 def worker_context() -> Any:
     """Workers are forked by a fork server that imported the engine and holds no facts.
 
@@ -395,7 +419,8 @@ class _Worker:
         context = worker_context()
         parent, child = context.Pipe()
         process = context.Process(target=_worker_main, args=(child, compiled, fault), daemon=True)
-        process.start()
+        with without_main():
+            process.start()
         child.close()
         return cls(process, parent, rule_index)
 
