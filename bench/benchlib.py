@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCH = ROOT / "bench"
 PILOT_REPS = 200  # the small organisation that calibrates reps for a number of facts
 MONTHS = 12
 MAX_REPS = 570
@@ -263,11 +262,10 @@ def child_main(steps: dict[str, Step], step: str, work: Path, payload: str) -> N
 def run_step(script: Path, step: str, work: Path, args: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
     """Run a step of `script` (its `--step` entry) in a fresh interpreter; its stderr passes through.
 
-    The interpreter's main module is bench/step.py, which calls the script's `main`: sweep workers run the main
-    module again when they start, and that file costs them no more than the `auditor` command does.
+    The script is the step's main module: the sweep's workers do not run it again (`runner.without_main`).
     SystemExit when it fails; subprocess.TimeoutExpired after `timeout` seconds.
     """
-    command = [sys.executable, str(BENCH / "step.py"), str(script), "--step", step, "--workdir", str(work)]
+    command = [sys.executable, str(script), "--step", step, "--workdir", str(work)]
     command += ["--step-args", json.dumps(args)]
     proc = subprocess.run(command, stdout=subprocess.PIPE, text=True, cwd=ROOT, timeout=timeout)
     if proc.returncode != 0:
