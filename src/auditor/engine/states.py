@@ -72,9 +72,9 @@ class Partitions:
 
     As stored (`packed`): a header (JSON: the counts and the keys with findings), every key (JSON, sorted), the
     length of each entry, and the entries (JSON) one after the other; the header and the keys each after their
-    length. Reading a state parses the header only; a key is found by
-    bisecting the keys, its entry by the lengths before it. Storing it again copies the runs of entries left as
-    they were and writes only the others."""
+    own length. Reading a state parses the header and the keys only; a key is found by bisecting the keys, its
+    entry by the lengths before it. Storing it again copies the runs of entries left as they were, and the keys
+    when they are the same, and writes only the others."""
 
     def __init__(self) -> None:
         self._keys: list[str] = []  # the stored keys, sorted
@@ -84,7 +84,7 @@ class Partitions:
         self._keys_at = (0, 0)  # where the keys are in `_raw`, as JSON
         self._starting: list[int] | None = None  # where each stored entry starts in `_raw` (worked out when needed)
         self._changed: dict[str, Entry] = {}  # entries decoded or put in since: these are current
-        self._hidden: dict[str, int] = {}  # stored keys taken out or in `_changed` (not current as stored): where
+        self._hidden: dict[str, int] = {}  # stored keys taken out or in `_changed` (stale as stored), by position
         self.checked = self.findings = 0
         self.with_findings: set[str] = set()
 

@@ -158,8 +158,8 @@ def current_items(session: Session, window: KpiWindow, max_fact_id: int, fact_ro
     the sweep's plan saw): the stored ones brought up to date, or read anew."""
     stored = _usable(session, window, (max_fact_id, fact_rows))
     if stored is not None:
-        full, changes = _decoded(stored.records)
-        items = Items(_changed(full[1], changes), max_fact_id, fact_rows, full=full[0], changes=changes)
+        full, records, changes = _decoded(stored.records)
+        items = Items(_changed(records, changes), max_fact_id, fact_rows, full=full, changes=changes)
         _apply(session, items, FactRow.id.between(stored.max_fact_id + 1, max_fact_id), window)
         return items
     return read_items(session, window, max_fact_id, fact_rows)
@@ -242,16 +242,16 @@ def _encode(records: dict[str, dict[str, Any]]) -> bytes:
 def decode_records(blob: bytes) -> dict[str, dict[str, Any]]:
     """The records `Items.encoded` gave, by kind and natural id (records of an earlier format, some of them
     uncompressed, are never decoded: their fingerprint names their format)."""
-    full, changes = _decoded(blob)
-    return _changed(full[1], changes)
+    _, records, changes = _decoded(blob)
+    return _changed(records, changes)
 
 
-def _decoded(blob: bytes) -> tuple[tuple[bytes, dict[str, dict[str, Any]]], dict[str, dict[str, Any]]]:
-    """The records stored in full (as stored, and decoded) and the changes stored since."""
+def _decoded(blob: bytes) -> tuple[bytes, dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """The records stored in full, as stored and decoded, and the changes stored since, decoded."""
     if blob[:1] != b"\x92":  # a MessagePack array of two: earlier formats were compressed maps or plain maps
         _earlier_format(blob)
     full, changes = _STORED.decode(blob)
-    return (full, _parts(full, _CODECS)), _parts(changes, _CHANGES)
+    return full, _parts(full, _CODECS), _parts(changes, _CHANGES)
 
 
 def _parts(blob: bytes, codecs: Mapping[str, msgspec.msgpack.Decoder[Any]]) -> dict[str, dict[str, Any]]:
