@@ -56,7 +56,7 @@ def print_results(state: dict[str, Any], results: dict[str, Any], jobs: int, mac
         "KpiJob.result": "waiting for the KPI process (stored records brought up to date, KPIs)",
         "save_items": "KPI records stored",
         "_findings": "findings: messages, accountability",
-        "encoding": "rule states written as JSON (compressed in a thread of their own, while the rows are stored)",
+        "encoding": "rule states packed (compressed in a thread of their own, while the rows are stored)",
         "store_cadence": "cadence results",
         "track": "lifecycle: tracking against the previous sweep, events",
     }
