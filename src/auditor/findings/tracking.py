@@ -267,7 +267,7 @@ def _appearances(session: Session, sweep_id: int) -> Counter[str]:
     counts: Counter[str] = Counter()
     for table in (FindingRow.__table__, FindingLink.__table__):
         query = select(table.c.appearance, func.count()).where(table.c.sweep_id == sweep_id)
-        counts.update(dict(session.execute(query.group_by(table.c.appearance)).tuples().all()))
+        counts.update({appearance: count for appearance, count in session.execute(query.group_by(table.c.appearance))})
     return counts
 
 
