@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
+import pytest
 import zstandard
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from auditor.engine import states
 from auditor.engine.states import Entry, Partitions
 
 KEYS = st.sampled_from([f"SP-{n}" for n in range(12)])
@@ -101,10 +103,11 @@ def test_an_updated_state_packs_as_one_built_afresh(
     assert stored.decoded() == doc  # the copy left it as it was
 
 
+@pytest.mark.parametrize("scan_all", [0, 99])  # the entries asked about copied first, or all the bytes searched
 @settings(max_examples=100, deadline=None)
 @given(st.dictionaries(KEYS, ENTRIES), st.sets(KEYS), st.sets(st.sampled_from(["SP-1", "SP-7", "W2", "message W1"])))
 def test_the_entries_holding_a_name_are_found_in_the_stored_bytes(
-    doc: dict[str, Entry], read: set[str], names: set[str]
+    scan_all: int, doc: dict[str, Entry], read: set[str], names: set[str]
 ) -> None:
     stored = Partitions.decode(Partitions.of(doc).encoded())
     for key in read:
@@ -112,4 +115,8 @@ def test_the_entries_holding_a_name_are_found_in_the_stored_bytes(
     needles = [msgspec.json.encode(name) for name in names]
     among = set(list(doc)[::2])
     expected = {key for key in among if any(n in msgspec.json.encode(doc[key]) for n in needles)}
-    assert stored.holding(needles, among) == expected
+    kept, states.SCAN_ALL = states.SCAN_ALL, scan_all
+    try:
+        assert stored.holding(needles, among) == expected
+    finally:
+        states.SCAN_ALL = kept

@@ -182,20 +182,32 @@ class Partitions:
 
     def holding(self, needles: Sequence[bytes], among: set[str]) -> set[str]:
         """The keys, of those `among`, whose entry as stored holds one of the needles (searched in the stored
-        bytes as they are; the entries decoded or put in since are written first)."""
+        bytes as they are; the entries decoded or put in since are written first).
+
+        Up to SCAN_ALL needles are searched for in all the stored bytes; more, in a copy of the entries among
+        those asked about only (copying them costs about as much as searching everything for a few needles).
+        """
         hits = {key for key in self._changed if key in among and any(n in self.stored(key) for n in needles)}
         if not self._keys:
             return hits
-        starts, keys, hidden, raw = self._starts(), self._keys, self._hidden, self._raw
+        keys, hidden = self._keys, self._hidden
+        if len(needles) <= SCAN_ALL:
+            text, starts, names = self._raw, self._starts(), keys
+        else:
+            chosen = [index for index, key in enumerate(keys) if key in among and key not in hidden]
+            view, stored = memoryview(self._raw), self._starts()
+            pieces = [view[stored[index] : stored[index + 1]] for index in chosen]
+            text, names = b"".join(pieces), [keys[index] for index in chosen]
+            starts = list(itertools.accumulate(map(len, pieces), initial=0))
         end = starts[-1]
         for needle in needles:
-            at = raw.find(needle, self._origin, end)
+            at = text.find(needle, starts[0], end)
             while at >= 0:
                 index = bisect.bisect_right(starts, at) - 1
-                key = keys[index]
+                key = names[index]
                 if key in among and key not in hidden:
                     hits.add(key)
-                at = raw.find(needle, starts[index + 1], end)  # on to the next entry
+                at = text.find(needle, starts[index + 1], end)  # on to the next entry
         return hits
 
     def updated(self, entries: Mapping[str, Entry]) -> Partitions:
@@ -292,6 +304,9 @@ class _Header(msgspec.Struct, array_like=True):
 
 
 _HEADER = msgspec.json.Decoder(_Header)
+SCAN_ALL = 6
+"""`Partitions.holding` searches all the stored bytes for up to this many needles (about 0.02 s each at
+1,000,000 facts), a copy of the entries asked about for more (about 0.07 s to copy, 0.01 s a needle)."""
 _KEYS = msgspec.json.Decoder(list[str])
 _ENTRY = msgspec.json.Decoder(list[Any])
 
