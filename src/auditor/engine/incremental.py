@@ -326,9 +326,7 @@ def _new_members(
     replaced = {str(fact.row_id) for fact in changed if fact.row_id in gone}
     if ids and replaced:
         members = ids.split(",")
-        cut = sorted(at for at, row_id in enumerate(members) if row_id in replaced) if len(replaced) > 1 else []
-        if len(replaced) == 1 and (row_id := next(iter(replaced))) in members:
-            cut = [members.index(row_id)]
+        cut = sorted(members.index(row_id) for row_id in replaced if row_id in members)  # a few, found in C
         if cut:
             moments = times[1:-1].split(",") if check is not None else []
             for at in reversed(cut):
