@@ -175,11 +175,6 @@ class Partitions:
         for key in self.keys():
             yield key, self[key]
 
-    def items_with_findings(self) -> Iterator[tuple[str, Entry]]:
-        """The partitions with findings, decoded (by key)."""
-        for key in sorted(self.with_findings):
-            yield key, self[key]
-
     def holding(self, needles: Sequence[bytes], among: set[str]) -> set[str]:
         """The keys, of those `among`, whose entry as stored holds one of the needles (searched in the stored
         bytes as they are; the entries decoded or put in since are written first).
