@@ -88,15 +88,22 @@ def test_stored_records_brought_up_to_date_equal_the_records_read_anew(tmp_path:
     engine.dispose()
 
 
-def test_the_kpi_process_gives_what_the_sweeping_process_works_out(tmp_path: Path, db_url: str) -> None:
-    """The KPI process (engine/kpi_job.py) hands back the records, encoded, and the KPIs of the window: equal
-    to what the sweeping process works out itself. Uncompressed records (an earlier format) are refused."""
-    org = generate(tmp_path / "org", seed=6, reps=3, months=2)
+def _swept(tmp_path: Path, db_url: str, seed: int) -> tuple[Any, Any, KpiWindow]:
+    """A small organisation ingested and swept once (storing its KPI records): it, the database, the window."""
+    org = generate(tmp_path / "org", seed=seed, reps=3, months=2)
     engine = open_database(db_url)
     _ingest(engine, sorted(org.files))
     _sweep(engine, org.as_of, org.since)
     with Session(engine) as session:
         window = KpiWindow.of_sweep(session.execute(select(Sweep).order_by(Sweep.id.desc())).scalars().first())
+    return org, engine, window
+
+
+def test_the_kpi_process_gives_what_the_sweeping_process_works_out(tmp_path: Path, db_url: str) -> None:
+    """The KPI process (engine/kpi_job.py) hands back the records, encoded, and the KPIs of the window: equal
+    to what the sweeping process works out itself. Uncompressed records (an earlier format) are refused."""
+    org, engine, window = _swept(tmp_path, db_url, seed=6)
+    with Session(engine) as session:
         seen = fact_watermark(session)
         assert stored_usable(session, window, seen)
     settings = KpiSettings(mystery_threshold=60.0, holidays=frozenset({org.as_of}))
@@ -171,12 +178,8 @@ def _stored(engine) -> tuple[bytes, bytes]:  # type: ignore[no-untyped-def]
 def test_a_re_sweep_stores_the_changes_beside_the_records_as_read(tmp_path: Path, db_url: str) -> None:
     """A re-sweep writes the records stored in full back as it read them, with the changes since; with more
     changes than DELTA_SHARE of the records, the records are stored in full again."""
-    org = generate(tmp_path / "org", seed=4, reps=3, months=2)
-    engine = open_database(db_url)
-    _ingest(engine, sorted(org.files))
-    _sweep(engine, org.as_of, org.since)
+    org, engine, window = _swept(tmp_path, db_url, seed=4)
     with Session(engine) as session:
-        window = KpiWindow.of_sweep(session.execute(select(Sweep).order_by(Sweep.id.desc())).scalars().first())
         request = session.execute(
             select(FactRow.payload).where(FactRow.kind == "material_request", FactRow.current.is_(True)).limit(1)
         ).scalar_one()
